@@ -1,0 +1,41 @@
+"""The four roles of ICHweb, stored as Django groups so that admins manage them in the admin site."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import models
+
+
+class Role(models.TextChoices):
+    LABELER = "labeler", "Labeler"
+    READER = "reader", "Reader-study participant"
+    LEAD = "lead", "Team lead"
+    ADMIN = "admin", "Administrator"
+
+
+#: Where each role's work starts, in the order a user with several roles is sent.
+ROLE_HOME: dict[str, str] = {
+    Role.LEAD: "analytics:dashboard",
+    Role.LABELER: "labeling:queue",
+    Role.READER: "readerstudy:studies",
+    Role.ADMIN: "admin:index",
+}
+
+
+def roles_of(user: AbstractBaseUser | AnonymousUser) -> set[str]:
+    """The role codes of a user; superusers hold every role. Cached on the user object per request."""
+    if not user.is_authenticated:
+        return set()
+    cached: set[str] | None = getattr(user, "_ichweb_roles", None)
+    if cached is None:
+        if getattr(user, "is_superuser", False):
+            cached = set(Role.values)
+        else:
+            names = user.groups.values_list("name", flat=True)  # type: ignore[attr-defined]
+            cached = {name for name in names if name in Role.values}
+        user._ichweb_roles = cached  # type: ignore[union-attr]
+    return cached
+
+
+def has_role(user: AbstractBaseUser | AnonymousUser, *roles: str) -> bool:
+    return bool(roles_of(user) & set(roles))

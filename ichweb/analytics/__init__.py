@@ -1,0 +1,1 @@
+"""Dashboards for team leads: kappa, ROC, sensitivity/specificity, localisation, progress."""

@@ -1,0 +1,1 @@
+"""Studies, series and slices: DICOM ingest, de-identification, HU volumes, pixel delivery."""

@@ -1,0 +1,1 @@
+"""Assignments, slice labels, bleeding points, consensus and adjudication, ground truth."""

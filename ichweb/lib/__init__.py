@@ -1,0 +1,1 @@
+"""Small helpers that barely touch Django."""

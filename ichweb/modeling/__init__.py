@@ -1,0 +1,1 @@
+"""Training runs, model versions, inference jobs, attention maps and the atlas."""

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ModelingConfig(AppConfig):
+    name = "ichweb.modeling"
+    label = "modeling"
+    verbose_name = "Models and jobs"

@@ -1,0 +1,1 @@
+"""Reader studies: blinded case reads, localisation task, prediction-basis questionnaires."""

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ReaderstudyConfig(AppConfig):
+    name = "ichweb.readerstudy"
+    label = "readerstudy"
+    verbose_name = "Reader studies"

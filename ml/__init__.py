@@ -1,0 +1,1 @@
+"""Pure-Python science of ICHweb (SCIENCE.md). Never imports Django."""

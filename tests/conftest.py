@@ -1,0 +1,134 @@
+"""Project-wide fixtures: users named after their role, plain HTTP in tests, a real Celery worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+
+from tests.accounts.factories import UserFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings):
+    # The test client speaks plain HTTP; production redirects to HTTPS (checked by test_deploy_check).
+    settings.SECURE_SSL_REDIRECT = False
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Production serves collected, hashed files (collectstatic); tests serve the sources.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
+def alice(db):
+    """alice, a team lead."""
+    return UserFactory(username="alice", roles=("lead",))
+
+
+@pytest.fixture
+def bob(db):
+    """bob, a labeler."""
+    return UserFactory(username="bob", roles=("labeler",))
+
+
+@pytest.fixture
+def carol(db):
+    """carol, a reader-study participant (blinded)."""
+    return UserFactory(username="carol", roles=("reader",))
+
+
+@pytest.fixture
+def dan(db):
+    """dan, an administrator (admin role, staff)."""
+    user = UserFactory(username="dan", roles=("admin",))
+    user.is_staff = True
+    user.save()
+    return user
+
+
+@pytest.fixture
+def mallory(db):
+    """mallory, logged in but holding no role."""
+    return UserFactory(username="mallory")
+
+
+def database_url() -> str:
+    """A URL for the database the tests use, for processes started by a test (e.g. a worker)."""
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
+    return f"postgres://{auth}@{s['HOST'] or 'localhost'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+@dataclass(frozen=True)
+class Worker:
+    name: str
+    queue: str
+    process: subprocess.Popen[bytes]
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db) -> Iterator[Worker]:
+    """A real ``celery worker`` subprocess on the configured broker, consuming a queue of its own.
+
+    The private queue keeps a developer's running worker from taking the test's tasks; the worker uses the
+    test database, so results written there are seen by the test.
+    """
+    from ichweb.celery import app
+
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    name = f"{queue}@localhost"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
+        "ICHWEB_VAR_DIR": str(django_settings.VAR_DIR),
+        "SECRET_KEY": django_settings.SECRET_KEY,
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "ichweb",
+        "worker",
+        "-Q",
+        queue,
+        "-n",
+        name,
+        "--concurrency",
+        "1",
+        "--loglevel",
+        "WARNING",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    process = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    try:
+        deadline = time.monotonic() + 90
+        while not app.control.ping(destination=[name], timeout=0.5):
+            if process.poll() is not None:
+                pytest.fail(f"celery worker exited with {process.returncode} before answering")
+            if time.monotonic() > deadline:
+                pytest.fail("celery worker did not answer a ping within 90 s")
+        yield Worker(name=name, queue=queue, process=process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
