@@ -1,0 +1,32 @@
+/// <reference types="vitest/config" />
+import { fileURLToPath } from "node:url";
+import { defineConfig } from "vite";
+
+const src = (p: string): string => fileURLToPath(new URL(`./src/${p}`, import.meta.url));
+
+// Django serves frontend/dist through STATICFILES_DIRS under STATIC_URL=/static/,
+// so dist/assets/x.js is reachable at /static/assets/x.js.  Templates look up
+// hashed file names in dist/.vite/manifest.json (keys: "src/main.ts", "src/upload.ts").
+export default defineConfig({
+  base: "/static/",
+  build: {
+    outDir: "dist",
+    emptyOutDir: true,
+    manifest: true,
+    target: "es2022",
+    sourcemap: true,
+    rollupOptions: {
+      input: {
+        main: src("main.ts"),
+        upload: src("upload.ts"),
+      },
+    },
+  },
+  test: {
+    environment: "happy-dom",
+    environmentOptions: { happyDOM: { url: "http://localhost:8000/studies/" } },
+    include: ["tests/**/*.test.ts"],
+    pool: "threads",
+    restoreMocks: true,
+  },
+});
