@@ -2,4 +2,9 @@
 
 from rest_framework.routers import DefaultRouter
 
+from ichweb.imaging import api as imaging_api
+
 router = DefaultRouter()
+# Both /api/v1/slices/1/hu and .../hu/ resolve (pixel URLs read better without the slash).
+router.trailing_slash = "/?"
+imaging_api.register(router)

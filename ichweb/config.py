@@ -143,16 +143,21 @@ def broker_config(url: str | None, var_dir: Path) -> tuple[str, dict[str, Any]]:
 
 def secret_key(env: Mapping[str, str], var_dir: Path) -> str:
     """``SECRET_KEY`` (or ``SECRET_KEY_FILE``); else a random key kept in var/secret_key (mode 0600)."""
-    key = env_str("SECRET_KEY", "", env)
+    return persistent_secret("SECRET_KEY", env, var_dir)
+
+
+def persistent_secret(name: str, env: Mapping[str, str], var_dir: Path) -> str:
+    """``name`` (or ``name_FILE``) from the environment; else a random value made once in var/<name lower>."""
+    key = env_str(name, "", env)
     if key:
         if len(key) < 50 or len(set(key)) < 5:
-            raise _bad("SECRET_KEY", "***", "at least 50 characters with at least 5 distinct ones")
+            raise _bad(name, "***", "at least 50 characters with at least 5 distinct ones")
         return key
-    path = var_dir / "secret_key"
+    path = var_dir / name.lower()
     if not path.exists():
         var_dir.mkdir(parents=True, exist_ok=True)
-        # Write then link atomically, so a web process and a worker starting together agree on one key.
-        tmp = path.with_name(f".secret_key.{os.getpid()}")
+        # Write then link atomically, so a web process and a worker starting together agree on one value.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(64))

@@ -17,6 +17,7 @@ from ichweb.config import (
     env_int,
     env_list,
     env_str,
+    persistent_secret,
     secret_key,
 )
 
@@ -121,7 +122,20 @@ MEDIA_URL = "/media/"
 # Upload limits (bytes). Imaging checks its own per-study limits; these bound what Django buffers in memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
-DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 5000)
+DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 20_000)
+# The browser sends one relative path per file beside the files themselves.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 20_500)
+
+# Imaging: de-identification and upload limits.
+#: Seeds the pseudonymiser: the same patient/study always maps to the same pseudonym and UIDs on this site.
+#: Keep it secret and stable (losing it breaks idempotent re-import and patient-level grouping).
+DEID_SECRET = persistent_secret("DEID_SECRET", os.environ, VAR_DIR)
+IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1)
+IMPORT_MAX_UNZIPPED_BYTES = env_int("IMPORT_MAX_UNZIPPED_BYTES", 8 * 1024**3, minimum=1)
+IMPORT_MAX_ZIP_RATIO = env_int("IMPORT_MAX_ZIP_RATIO", 100, minimum=1)
+IMPORT_MAX_FILES = env_int("IMPORT_MAX_FILES", 20_000, minimum=1)
+#: Uploads up to this size are imported within the request; larger ones by a worker with progress.
+IMPORT_INLINE_MAX_BYTES = env_int("IMPORT_INLINE_MAX_BYTES", 16 * 1024**2)
 
 # Security: secure by default whenever DEBUG is off; each can still be set explicitly.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)

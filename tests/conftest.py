@@ -21,10 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def _test_settings(settings):
+def _test_settings(settings, tmp_path):
     # The test client speaks plain HTTP; production redirects to HTTPS (checked by test_deploy_check).
     settings.SECURE_SSL_REDIRECT = False
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.MEDIA_ROOT = tmp_path / "media"
     # Production serves collected, hashed files (collectstatic); tests serve the sources.
     settings.STORAGES = {
         **settings.STORAGES,
