@@ -134,6 +134,8 @@ IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 2 * 1024**3, minimu
 IMPORT_MAX_UNZIPPED_BYTES = env_int("IMPORT_MAX_UNZIPPED_BYTES", 8 * 1024**3, minimum=1)
 IMPORT_MAX_ZIP_RATIO = env_int("IMPORT_MAX_ZIP_RATIO", 100, minimum=1)
 IMPORT_MAX_FILES = env_int("IMPORT_MAX_FILES", 20_000, minimum=1)
+#: Processes that read and de-identify files in parallel during an import (1 = in-process).
+IMPORT_READ_PROCESSES = env_int("IMPORT_READ_PROCESSES", min(4, os.cpu_count() or 1), minimum=1)
 #: Uploads up to this size are imported within the request; larger ones by a worker with progress.
 IMPORT_INLINE_MAX_BYTES = env_int("IMPORT_INLINE_MAX_BYTES", 16 * 1024**2)
 

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from dicognito.anonymizer import Anonymizer
+from pydicom.datadict import dictionary_VR
 from pydicom.errors import InvalidDicomError
+from pydicom.tag import BaseTag
 from pydicom.uid import CTImageStorage, EnhancedCTImageStorage, MediaStorageDirectoryStorage
 
 #: Lowest HU we keep: padding and outside-the-field values (-2000, -3024) become air.
@@ -50,7 +52,8 @@ class CtSlice:
     transfer_syntax: str
     denoised: bool
     hu: np.ndarray = field(repr=False)
-    dataset: pydicom.Dataset = field(repr=False)
+    #: Where the de-identified copy of the file was written.
+    deid_path: Path = field(repr=False)
 
     @property
     def normal(self) -> np.ndarray:
@@ -103,8 +106,31 @@ def to_hu(ds: pydicom.Dataset, pixels: np.ndarray) -> np.ndarray:
     return hu.astype(np.int16)
 
 
-def read_ct_slice(path: Path, pseudonymiser: Anonymizer) -> CtSlice | Refusal:
-    """Read, check, convert and de-identify one file; the reason of a refusal says what to do."""
+def _vr(ds: pydicom.Dataset, tag: BaseTag) -> str | None:
+    raw = ds.get_item(tag)
+    if raw is not None and raw.VR is not None:
+        return str(raw.VR)
+    try:  # implicit VR files carry no VR: ask the dictionary
+        return str(dictionary_VR(tag))
+    except KeyError:
+        return None
+
+
+def remove_private_tags(ds: pydicom.Dataset) -> None:
+    """Drop private elements at every level (PS3.15 basic profile), without converting the public ones."""
+    for tag in [tag for tag in ds.keys() if tag.is_private]:  # noqa: SIM118 -- iterating ds converts values
+        del ds[tag]
+    for tag in list(ds.keys()):
+        if _vr(ds, tag) == "SQ":
+            for item in ds[tag].value:
+                remove_private_tags(item)
+
+
+def read_ct_slice(path: Path, pseudonymiser: Anonymizer, deid_path: Path) -> CtSlice | Refusal:
+    """Read, check, convert and de-identify one file, writing the de-identified copy to ``deid_path``.
+
+    Nothing is written for a refused file; the reason of a refusal says what to do.
+    """
     try:
         ds = pydicom.dcmread(path)
     except InvalidDicomError:
@@ -157,9 +183,10 @@ def read_ct_slice(path: Path, pseudonymiser: Anonymizer) -> CtSlice | Refusal:
     original_sop, original_series = str(ds.SOPInstanceUID), str(ds.get("SeriesInstanceUID", ""))
     transfer_syntax = str(getattr(meta, "TransferSyntaxUID", "") or "")
     denoised = "DENOIS" in str(ds.get("SeriesDescription", "")).upper()
-    ds.remove_private_tags()
+    remove_private_tags(ds)
     pseudonymiser.anonymize(ds)
     ds.PatientIdentityRemoved = "YES"
+    ds.save_as(deid_path, enforce_file_format=True)
     return CtSlice(
         original_sop_uid=original_sop,
         original_series_uid=original_series,
@@ -181,7 +208,7 @@ def read_ct_slice(path: Path, pseudonymiser: Anonymizer) -> CtSlice | Refusal:
         transfer_syntax=transfer_syntax,
         denoised=denoised,
         hu=hu,
-        dataset=ds,
+        deid_path=deid_path,
     )
 
 

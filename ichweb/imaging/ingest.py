@@ -8,15 +8,18 @@ files finds the same pseudonymised UIDs and changes nothing.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import shutil
 import tempfile
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from dicognito.anonymizer import Anonymizer
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -24,7 +27,7 @@ from django.utils import timezone
 from ichweb.imaging.assemble import SeriesPlan, group_by_series, plan_series
 from ichweb.imaging.dicom import CtSlice, Refusal, make_pseudonymiser, read_ct_slice
 from ichweb.imaging.models import ImportJob, Series, Slice, Study
-from ichweb.imaging.sources import Limits, expand
+from ichweb.imaging.sources import InputFile, Limits, expand
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +69,11 @@ def import_items(
         files, rejected = expand(items, Path(scratch), limits_from_settings())
         for r in rejected:
             result.add(r.name, SKIPPED, r.reason)
-        pseudonymiser = make_pseudonymiser(settings.DEID_SECRET)
         accepted: list[tuple[str, CtSlice]] = []
         seen: dict[str, str] = {}
-        for i, item in enumerate(files):
-            parsed = read_ct_slice(item.path, pseudonymiser)
+        deid_dir = Path(scratch) / "deid"
+        deid_dir.mkdir()
+        for i, (item, parsed) in enumerate(_read_files(files, deid_dir)):
             if isinstance(parsed, Refusal):
                 result.add(item.name, SKIPPED, parsed.reason)
             elif parsed.original_sop_uid in seen:
@@ -114,6 +117,40 @@ def import_items(
                     result.add(name, ACCEPTED, reason)
     report(1.0, f"{result.n_accepted} of {len(result.report)} files accepted")
     return result
+
+
+#: Below this many files a process pool costs more than it saves.
+POOL_MIN_FILES = 48
+_worker_pseudonymiser: Anonymizer | None = None
+
+
+def _init_reader(secret: str) -> None:
+    global _worker_pseudonymiser
+    _worker_pseudonymiser = make_pseudonymiser(secret)
+
+
+def _read_one(job: tuple[Path, Path]) -> CtSlice | Refusal:
+    assert _worker_pseudonymiser is not None
+    return read_ct_slice(job[0], _worker_pseudonymiser, job[1])
+
+
+def _read_files(files: list[InputFile], deid_dir: Path) -> Iterator[tuple[InputFile, CtSlice | Refusal]]:
+    """Read, check and de-identify every file, in input order; on several cores when it pays off.
+
+    A daemonic process (a Celery prefork child) may not start children, so it reads in-process.
+    """
+    jobs = [(item.path, deid_dir / f"{i:06d}.dcm") for i, item in enumerate(files)]
+    workers = min(settings.IMPORT_READ_PROCESSES, len(files) // (POOL_MIN_FILES // 2) or 1)
+    if workers > 1 and not multiprocessing.current_process().daemon:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(
+            workers, context, initializer=_init_reader, initargs=(settings.DEID_SECRET,)
+        ) as pool:
+            yield from zip(files, pool.map(_read_one, jobs, chunksize=8), strict=True)
+        return
+    _init_reader(settings.DEID_SECRET)
+    for item, job in zip(files, jobs, strict=True):
+        yield item, _read_one(job)
 
 
 def _parse_date(value: str) -> date | None:
@@ -174,7 +211,7 @@ def _write_series_files(plan: SeriesPlan, folder: Path) -> None:
     (folder / "dicom").mkdir(parents=True)
     np.save(folder / "volume.npy", plan.volume())
     for index, (_, ct) in enumerate(plan.slices):
-        ct.dataset.save_as(folder / "dicom" / f"{index:04d}.dcm", enforce_file_format=True)
+        ct.deid_path.rename(folder / "dicom" / f"{index:04d}.dcm")
 
 
 def _create_series_rows(study: Study, plan: SeriesPlan, storage_dir: Path) -> Series:

@@ -63,7 +63,8 @@ def expand(
 def _add(
     files: list[InputFile], rejected: list[Rejected], name: str, path: Path, scratch: Path, limits: Limits
 ) -> None:
-    if name.lower().endswith(".zip") or _starts_like_zip(path):
+    # A zip is named .zip; extensionless files are sniffed (zip-based formats such as .npz are not zips here).
+    if name.lower().endswith(".zip") or (not PurePosixPath(name).suffix and _starts_like_zip(path)):
         try:
             extracted, refused = extract_zip(
                 name, path, scratch / f"zip{len(files)}_{path.stem[:40]}", limits

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 from ichweb.accounts.roles import Role
 
@@ -23,8 +24,8 @@ DEMO_USERS: dict[str, tuple[str, ...]] = {
     "carol": (Role.READER,),
     "admin": (Role.ADMIN,),
 }
-#: Hooks that later rooms register to add demo data: callables taking the command's stdout.
-DEMO_DATA_HOOKS: list[Any] = []
+#: Demo data of each room, in data-flow order: dotted paths of callables taking the command's stdout.
+DEMO_STEPS: list[str] = ["ichweb.imaging.demo.seed"]
 
 
 class Command(BaseCommand):
@@ -53,5 +54,5 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Demo logins (development only):"))
         for name, roles in DEMO_USERS.items():
             self.stdout.write(f"  {name:<8} {passwords[name]:<14} {', '.join(Role(r).label for r in roles)}")
-        for hook in DEMO_DATA_HOOKS:
-            hook(self.stdout)
+        for step in DEMO_STEPS:
+            import_string(step)(self.stdout)
