@@ -104,7 +104,7 @@ class Series(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["study", "kind", "number", "id"]
+        ordering = ["study", "-kind", "number", "id"]  # the standard series before the denoised one
         verbose_name_plural = "series"
 
     def __str__(self) -> str:

@@ -1,0 +1,314 @@
+"""The CNNs of SCIENCE.md A (Lee et al.) and B (Lewicki et al.), plus two small nets for CPU demos and tests.
+
+Every net ends in global average pooling -> fully connected layer and returns **logits** ``z^c``: Grad-CAM
+(eq. 5) differentiates the logit before the sigmoid. Callers apply ``torch.sigmoid`` (or ``predict_proba``)
+to get the element-wise sigmoid probabilities of the paper.
+
+ImageNet weights are never downloaded. They come from a local file only: ``weights=`` or
+``$ICHWEB_IMAGENET_WEIGHTS_DIR/<arch>.pth`` (for ``lewicki`` also ``resnet50.pth``, its backbone). The file
+is read with ``torch.load(..., weights_only=True)`` and fills the backbone; the replaced head stays random.
+
+Example::
+
+    >>> model = build_model("tiny", n_outputs=6)  # logs "no ImageNet weights for tiny ..."
+    >>> predict_proba(model, torch.zeros(2, 3, 128, 128)).shape
+    torch.Size([2, 6])
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+__all__ = [
+    "ARCHS",
+    "ENV_WEIGHTS_DIR",
+    "HEADS",
+    "INPUT_SIZE",
+    "PAPER_ARCHS",
+    "TARGET_LAYERS",
+    "VGG16GAP",
+    "TinyCNN",
+    "build_architecture",
+    "build_model",
+    "get_module",
+    "load_backbone_weights",
+    "predict_proba",
+]
+
+logger = logging.getLogger("ml.models")
+
+ENV_WEIGHTS_DIR = "ICHWEB_IMAGENET_WEIGHTS_DIR"
+
+#: The four networks of the paper's ensemble (SCIENCE.md A, "Model").
+PAPER_ARCHS: tuple[str, ...] = ("vgg16", "resnet50", "inception_v3", "inception_resnet_v2")
+ARCHS: tuple[str, ...] = (*PAPER_ARCHS, "lewicki", "resnet18", "tiny")
+
+INPUT_SIZE: dict[str, int] = {
+    "vgg16": 224,
+    "resnet50": 224,
+    "inception_v3": 299,
+    "inception_resnet_v2": 299,
+    "lewicki": 224,
+    "resnet18": 224,
+    "tiny": 128,
+}
+
+#: Dotted name of the last convolutional block, whose feature maps ``A_L`` Grad-CAM uses (eq. 5).
+#: VGG16: ``features.29`` is relu5_3, the last conv activations (14x14 at 224) before the final max-pool.
+TARGET_LAYERS: dict[str, str] = {
+    "vgg16": "features.29",
+    "resnet50": "layer4",
+    "inception_v3": "Mixed_7c",
+    "inception_resnet_v2": "conv2d_7b",
+    "lewicki": "layer4",
+    "resnet18": "layer4",
+    "tiny": "features.block4",
+}
+
+#: Name of the replaced classifier module: its tensors are never taken from an ImageNet file.
+HEADS: dict[str, str] = {
+    "vgg16": "classifier",
+    "resnet50": "fc",
+    "inception_v3": "fc",
+    "inception_resnet_v2": "classif",
+    "lewicki": "fc",
+    "resnet18": "fc",
+    "tiny": "fc",
+}
+
+_IMAGENET_STEMS: dict[str, tuple[str, ...]] = {"lewicki": ("lewicki", "resnet50")}
+
+
+class TinyCNN(nn.Module):
+    """A small CNN (four conv blocks, GAP, FC) for the ``lite`` recipe: trains on a CPU in minutes.
+
+    Blocks 1-3 halve the resolution; block 4 keeps it, so its Grad-CAM maps are 1/8 of the input
+    (16x16 at the native 128).
+
+    Args:
+        n_outputs: number of logits.
+        in_channels: input channels (3 for the multi-window RGB of M3).
+        widths: output channels of the four blocks.
+    """
+
+    def __init__(
+        self, n_outputs: int = 6, in_channels: int = 3, widths: tuple[int, ...] = (16, 32, 64, 128)
+    ) -> None:
+        super().__init__()
+        blocks: OrderedDict[str, nn.Module] = OrderedDict()
+        channels = in_channels
+        for i, width in enumerate(widths, start=1):
+            layers: list[nn.Module] = [
+                nn.Conv2d(channels, width, kernel_size=3, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(),
+            ]
+            if i < len(widths):
+                layers.append(nn.MaxPool2d(2))
+            blocks[f"block{i}"] = nn.Sequential(*layers)
+            channels = width
+        self.features = nn.Sequential(blocks)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(channels, n_outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+class VGG16GAP(nn.Module):
+    """VGG16's convolutional stages (torchvision layout, so ImageNet keys match) -> GAP -> FC.
+
+    Built directly rather than from ``torchvision.models.vgg16``, whose 102M-parameter classifier would be
+    initialised only to be thrown away. Its ReLUs are out-of-place so that hooks on a block (Grad-CAM)
+    never see their tensor modified in place.
+    """
+
+    def __init__(self, n_outputs: int = 6) -> None:
+        super().__init__()
+        from torchvision.models.vgg import cfgs, make_layers
+
+        self.features = make_layers(cfgs["D"])
+        for module in self.features:
+            if isinstance(module, nn.ReLU):
+                module.inplace = False
+            elif isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(module.bias)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(512, n_outputs)
+        nn.init.normal_(self.classifier.weight, 0, 0.01)
+        nn.init.zeros_(self.classifier.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+def _resnet(name: str, n_outputs: int, lewicki: bool = False) -> nn.Module:
+    from torchvision.models import resnet18, resnet50
+
+    model = resnet50(weights=None) if name == "resnet50" else resnet18(weights=None)
+    n_features = model.fc.in_features
+    if lewicki:
+        model.fc = nn.Sequential(nn.Linear(n_features, 256), nn.ReLU(), nn.Linear(256, n_outputs))
+    else:
+        model.fc = nn.Linear(n_features, n_outputs)
+    return model
+
+
+def _inception_v3(n_outputs: int) -> nn.Module:
+    from torchvision.models import inception_v3
+
+    model = inception_v3(weights=None, aux_logits=False, transform_input=False, init_weights=True)
+    # The paper's head is GAP -> FC -> sigmoid; torchvision's extra dropout is removed.
+    model.dropout = nn.Identity()
+    model.fc = nn.Linear(model.fc.in_features, n_outputs)
+    return model
+
+
+def _inception_resnet_v2(n_outputs: int) -> nn.Module:
+    import timm
+
+    return timm.create_model("inception_resnet_v2", pretrained=False, num_classes=n_outputs)
+
+
+def build_architecture(arch: str, n_outputs: int = 6) -> nn.Module:
+    """Build ``arch`` with random weights, no file lookup and no log line (used to reload bundles).
+
+    Heads (SCIENCE.md A, "Model"; B): GAP -> Linear(features, n_outputs) for every arch, except
+    ``lewicki``: ResNet-50 -> GAP -> Linear(2048, 256) -> ReLU -> Linear(256, n_outputs).
+
+    Raises:
+        ValueError: unknown arch or ``n_outputs < 1``.
+    """
+    if n_outputs < 1:
+        raise ValueError(f"n_outputs must be >= 1, got {n_outputs}")
+    if arch == "vgg16":
+        return VGG16GAP(n_outputs)
+    if arch in ("resnet50", "resnet18"):
+        return _resnet(arch, n_outputs)
+    if arch == "lewicki":
+        return _resnet("resnet50", n_outputs, lewicki=True)
+    if arch == "inception_v3":
+        return _inception_v3(n_outputs)
+    if arch == "inception_resnet_v2":
+        return _inception_resnet_v2(n_outputs)
+    if arch == "tiny":
+        return TinyCNN(n_outputs)
+    raise ValueError(f"unknown arch {arch!r}; valid: {', '.join(ARCHS)}")
+
+
+def _imagenet_file(arch: str) -> Path | None:
+    folder = os.environ.get(ENV_WEIGHTS_DIR)
+    if not folder:
+        return None
+    for stem in _IMAGENET_STEMS.get(arch, (arch,)):
+        path = Path(folder) / f"{stem}.pth"
+        if path.is_file():
+            return path
+    return None
+
+
+def _state_dict_from_file(path: Path) -> dict[str, torch.Tensor]:
+    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model"):
+        if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
+            loaded = loaded[key]
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path} holds a {type(loaded).__name__}, not a state_dict")
+    return {k.removeprefix("module."): v for k, v in loaded.items() if isinstance(v, torch.Tensor)}
+
+
+def load_backbone_weights(model: nn.Module, arch: str, path: str | Path) -> list[str]:
+    """Load a local state_dict (e.g. ImageNet) into every layer of ``model`` but its head.
+
+    The head (``HEADS[arch]``) always keeps its random initialisation, whatever the file holds.
+
+    Returns:
+        The names of the tensors left as initialised (the head's).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: a backbone tensor is missing from the file or has another shape (not an ``arch``
+            checkpoint).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights file at {path}")
+    head = HEADS[arch] + "."
+    own = model.state_dict()
+    backbone = {k: v for k, v in _state_dict_from_file(path).items() if not k.startswith(head)}
+    bad = [
+        k
+        for k, v in own.items()
+        if not k.startswith(head)
+        and not k.endswith("num_batches_tracked")
+        and (k not in backbone or backbone[k].shape != v.shape)
+    ]
+    if bad:
+        raise ValueError(
+            f"{path} is not a {arch} checkpoint: {len(bad)} backbone tensors missing or of another shape, "
+            f"e.g. {', '.join(bad[:3])}"
+        )
+    model.load_state_dict({k: v for k, v in backbone.items() if k in own}, strict=False)
+    return [k for k in own if k.startswith(head)]
+
+
+def build_model(arch: str, n_outputs: int = 6, weights: str | Path | None = None) -> nn.Module:
+    """Build one of ``ARCHS`` returning logits, with ImageNet weights from a local file when there is one.
+
+    SCIENCE.md A "Model": an ImageNet-pretrained CNN whose classifier is replaced by GAP -> FC -> sigmoid
+    (the sigmoid is the caller's). ``n_outputs`` is 6 (``LABELS``) from M2 on, 5 (``SUBTYPES``) for M1.
+
+    Args:
+        arch: a key of ``INPUT_SIZE``.
+        n_outputs: number of logits.
+        weights: a local state_dict file for the backbone; when None, ``$ICHWEB_IMAGENET_WEIGHTS_DIR``
+            is searched for ``<arch>.pth``. Without either the net is randomly initialised and one warning
+            is logged on ``ml.models``. Nothing is ever downloaded.
+    """
+    model = build_architecture(arch, n_outputs)
+    path = Path(weights) if weights is not None else _imagenet_file(arch)
+    if path is None:
+        logger.warning(
+            "no ImageNet weights for %s (set %s to a folder holding %s.pth, or pass weights=): "
+            "random initialisation",
+            arch,
+            ENV_WEIGHTS_DIR,
+            arch,
+        )
+        return model
+    load_backbone_weights(model, arch, path)
+    logger.info("ImageNet weights for %s loaded from %s (head randomly initialised)", arch, path)
+    return model
+
+
+def get_module(model: nn.Module, dotted: str) -> nn.Module:
+    """The submodule at a dotted name such as ``"layer4"`` or ``"features.29"`` (see ``TARGET_LAYERS``).
+
+    Raises:
+        KeyError: no such submodule; the message names the missing part.
+    """
+    try:
+        return model.get_submodule(dotted)
+    except AttributeError as exc:
+        raise KeyError(f"{type(model).__name__} has no submodule {dotted!r}: {exc}") from None
+
+
+def predict_proba(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Element-wise sigmoid probabilities ``p_c = sigmoid(z^c)`` in eval mode, without gradients.
+
+    The model's train/eval mode is restored afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            return torch.sigmoid(model(images))
+    finally:
+        model.train(was_training)
