@@ -68,7 +68,7 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return access.visible_studies(self.request.user).prefetch_related("series")
 
     def get_parsers(self):
-        if getattr(self, "action", None) == "create" or self.request.method == "POST":
+        if getattr(self, "action", None) == "create":
             return [MultiPartParser(), FormParser()]
         return super().get_parsers()
 

@@ -37,7 +37,7 @@ def _plain_http_live_server() -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         message = f"Chromium not found at {CHROMIUM}: `apt-get install chromium` (or set CHROMIUM_PATH)"
@@ -46,18 +46,28 @@ def browser() -> Iterator[object]:
         pytest.skip(message)
     manifest = Path(django_settings.FRONTEND_DIST) / ".vite" / "manifest.json"
     assert manifest.exists(), "the frontend is not built: run `make frontend` (make test does)"
-    # Playwright's sync API runs an event loop in this thread; the ORM calls made here are still synchronous.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield instance
-        instance.close()
+    # Playwright's sync API runs an event loop in this thread while the browser lives; the ORM calls of
+    # the tests (and the database flush after each) stay synchronous. Restored when the module ends, so the
+    # variable never reaches processes that other tests start (check --deploy refuses it).
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as p:
+            instance = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+            yield instance
+            instance.close()
+    finally:
+        if previous is None:
+            del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
-def page(browser, live_server):
+def page(browser, live_server, transactional_db):
+    """A fresh browser context on the live server; the database is flushed after the test."""
     context = browser.new_context(base_url=live_server.url)
     page = context.new_page()
     yield page
