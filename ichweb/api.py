@@ -3,8 +3,10 @@
 from rest_framework.routers import DefaultRouter
 
 from ichweb.imaging import api as imaging_api
+from ichweb.labeling import api as labeling_api
 
 router = DefaultRouter()
 # Both /api/v1/slices/1/hu and .../hu/ resolve (pixel URLs read better without the slash).
 router.trailing_slash = "/?"
 imaging_api.register(router)
+labeling_api.register(router)

@@ -73,6 +73,15 @@ def make_pseudonymiser(secret: str) -> Anonymizer:
     return Anonymizer(id_prefix="ICH", seed=secret)
 
 
+def pseudonymise_uid(uid: str, pseudonymiser: Anonymizer) -> str:
+    """The UID that ingest gives an original UID on this site (labels keyed by original UIDs can follow)."""
+    ds = pydicom.Dataset()
+    ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.SOPInstanceUID = uid
+    pseudonymiser.anonymize(ds)
+    return str(ds.SOPInstanceUID)
+
+
 def _float_list(value: object, n: int) -> np.ndarray | None:
     try:
         out = np.array([float(v) for v in value], dtype=np.float64)  # type: ignore[attr-defined]

@@ -1,0 +1,334 @@
+"""Labeling API. Readers reach only their own reads (blinding is enforced here, not in the page);
+leads manage projects, resolve consensus, export and import."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from ichweb.accounts.permissions import HasRole
+from ichweb.accounts.roles import Role
+from ichweb.imaging.models import Study
+from ichweb.labeling import exchange, services
+from ichweb.labeling.models import Case, ExclusionReason, Project, Read, Subtype
+from ichweb.labeling.services import LabelingError, ReadOnly, StaleVersion
+
+
+def _error(exc: Exception) -> Response:
+    if isinstance(exc, StaleVersion):
+        return Response(
+            {
+                "detail": "This read was changed in another tab or window: reload to see the latest version.",
+                "version": exc.current,
+            },
+            status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, ReadOnly):
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, LabelingError):
+        body = {"detail": str(exc)} if exc.field == "detail" else {exc.field: [str(exc)]}
+        return Response(body, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, Read.DoesNotExist):
+        raise NotFound("no such read among yours")
+    raise exc
+
+
+def _version(data: Any) -> int:
+    try:
+        return int(data["version"])
+    except (KeyError, TypeError, ValueError):
+        raise LabelingError("send the read's current version (an integer)", field="version") from None
+
+
+def read_url(read: Read) -> str:
+    return reverse("labeling:read", args=[read.pk])
+
+
+def read_detail(read: Read) -> dict[str, Any]:
+    """What a reader may see of their read: the images, their own labels and points, nothing of others."""
+    series = read.case.series
+    mine = list(services.reads_of(read.reader).values_list("pk", flat=True))
+    position = mine.index(read.pk)
+    reads = services.reads_of(read.reader)
+    return {
+        "id": read.pk,
+        "version": read.version,
+        "status": read.status,
+        "kind": read.kind,
+        "editable": read.status != Read.Status.SUBMITTED,
+        "project": {"id": read.case.project_id, "name": read.case.project.name},
+        "case": {
+            "id": read.case_id,
+            "study": read.case.study_id,
+            "series": {
+                "id": series.pk,
+                "rows": series.rows,
+                "columns": series.columns,
+                "n_slices": series.n_slices,
+                "pixel_spacing": [series.pixel_spacing_row, series.pixel_spacing_col],
+                "slice_spacing": series.slice_spacing,
+            },
+        },
+        "slices": [
+            {"index": s.index, "id": s.pk, "z": s.z, "hu_url": reverse("slice-hu", args=[s.pk])}
+            for s in series.slices.all()
+        ],
+        "labels": {str(i): sorted(c) for i, c in services.labels_of(read).items()},
+        "points": [services.point_json(p, p.slice.index) for p in read.points.select_related("slice")],
+        "excluded": read.excluded,
+        "exclusion_reason": read.exclusion_reason,
+        "exclusion_note": read.exclusion_note,
+        "last_slice_index": read.last_slice_index,
+        "exclusion_reasons": [{"code": c, "label": label} for c, label in ExclusionReason.choices],
+        "subtypes": list(Subtype.values),
+        "queue": {
+            "position": position + 1,
+            "total": len(mine),
+            "done": reads.filter(status=Read.Status.SUBMITTED).count(),
+            "next_url": reverse("labeling:read", args=[mine[position + 1]])
+            if position + 1 < len(mine)
+            else None,
+            "previous_url": reverse("labeling:read", args=[mine[position - 1]]) if position > 0 else None,
+        },
+        "adjudication": {"reads": services.adjudication_view(read)}
+        if read.kind == Read.Kind.ADJUDICATION
+        else None,
+    }
+
+
+class ReadListSerializer(serializers.ModelSerializer):
+    project = serializers.CharField(source="case.project.name")
+    url = serializers.SerializerMethodField()
+    api_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Read
+        fields = ["id", "project", "kind", "status", "excluded", "version", "url", "api_url"]
+
+    def get_url(self, obj: Read) -> str:
+        return read_url(obj)
+
+    def get_api_url(self, obj: Read) -> str:
+        return reverse("read-detail", args=[obj.pk])
+
+
+class ReadViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """``/api/v1/labeling/reads/``: the caller's own reads only."""
+
+    serializer_class = ReadListSerializer
+    parser_classes = [JSONParser]
+
+    def get_queryset(self):
+        return services.reads_of(self.request.user)
+
+    def retrieve(self, request: Request, pk: str | None = None) -> Response:
+        read = get_object_or_404(self.get_queryset(), pk=pk)
+        return Response(read_detail(read))
+
+    def _write(self, fn: Any, *args: Any, code: int = 200, **kwargs: Any) -> Response:
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:
+            return _error(exc)
+        if isinstance(result, tuple):
+            point, version = result
+            return Response({"point": point, "version": version}, status=code)
+        return Response({"version": result}, status=code)
+
+    @action(detail=True, methods=["put"])
+    def labels(self, request: Request, pk: str) -> Response:
+        slices = request.data.get("slices")
+        if not isinstance(slices, dict):
+            return _error(LabelingError("send slices as {slice index: [subtype codes]}", field="slices"))
+        return self._write(
+            services.set_labels,
+            int(pk),
+            request.user,
+            _version(request.data),
+            slices,
+            request.data.get("last_slice_index"),
+        )
+
+    @action(detail=True, methods=["post"])
+    def points(self, request: Request, pk: str) -> Response:
+        try:
+            version = _version(request.data)
+        except LabelingError as exc:
+            return _error(exc)
+        return self._write(services.add_point, int(pk), request.user, version, request.data, code=201)
+
+    @action(detail=True, methods=["patch", "delete"], url_path=r"points/(?P<point_id>[0-9a-f-]{36})")
+    def point(self, request: Request, pk: str, point_id: str) -> Response:
+        try:
+            version = _version(request.data if request.method == "PATCH" else request.query_params)
+        except LabelingError as exc:
+            return _error(exc)
+        if request.method == "DELETE":
+            return self._write(services.delete_point, int(pk), request.user, version, point_id)
+        return self._write(services.move_point, int(pk), request.user, version, point_id, request.data)
+
+    @action(detail=True, methods=["post"])
+    def exclude(self, request: Request, pk: str) -> Response:
+        reason = request.data.get("reason")
+        if not reason:
+            return _error(LabelingError("choose an exclusion reason", field="reason"))
+        return self._write(
+            services.set_exclusion,
+            int(pk),
+            request.user,
+            _version(request.data),
+            reason,
+            str(request.data.get("note", "")),
+        )
+
+    @action(detail=True, methods=["post"])
+    def include(self, request: Request, pk: str) -> Response:
+        return self._write(services.set_exclusion, int(pk), request.user, _version(request.data), None)
+
+    @action(detail=True, methods=["post"])
+    def submit(self, request: Request, pk: str) -> Response:
+        response = self._write(services.submit, int(pk), request.user, _version(request.data))
+        if response.status_code == 200:
+            read = Read.objects.get(pk=pk)
+            detail = read_detail(read)
+            response.data.update({"status": read.status, "next_url": detail["queue"]["next_url"]})
+        return response
+
+    @action(detail=True, methods=["post"])
+    def heartbeat(self, request: Request, pk: str) -> Response:
+        try:
+            services.add_reading_time(int(pk), request.user, float(request.data.get("seconds", 0)))
+        except (TypeError, ValueError):
+            return _error(LabelingError("seconds must be a number", field="seconds"))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    studies = serializers.PrimaryKeyRelatedField(queryset=Study.objects.all(), many=True, write_only=True)
+    readers = serializers.SlugRelatedField(
+        slug_field="username", many=True, queryset=get_user_model().objects.all()
+    )
+    adjudicators = serializers.SlugRelatedField(
+        slug_field="username", many=True, queryset=get_user_model().objects.all(), required=False
+    )
+    n_cases = serializers.IntegerField(source="cases.count", read_only=True)
+
+    class Meta:
+        model = Project
+        fields = [
+            "id",
+            "name",
+            "description",
+            "mode",
+            "readers_per_case",
+            "discordance",
+            "show_reader_identities",
+            "studies",
+            "readers",
+            "adjudicators",
+            "n_cases",
+            "created_at",
+        ]
+
+    def create(self, validated: dict[str, Any]) -> Project:
+        try:
+            return services.create_project(
+                lead=self.context["request"].user,
+                name=validated["name"],
+                studies=validated.pop("studies"),
+                readers=list(validated["readers"]),
+                mode=validated.get("mode", Project.Mode.CONSENSUS),
+                readers_per_case=validated.get("readers_per_case", 2),
+                adjudicators=validated.get("adjudicators", []),
+                discordance=validated.get("discordance", Project.Discordance.CASE_SUBTYPE),
+                show_reader_identities=validated.get("show_reader_identities", False),
+                description=validated.get("description", ""),
+            )
+        except LabelingError as exc:
+            raise serializers.ValidationError({exc.field: [str(exc)]}) from exc
+
+
+class ProjectViewSet(
+    mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """``/api/v1/labeling/projects/``: team leads only."""
+
+    serializer_class = ProjectSerializer
+    permission_classes = [HasRole.of(Role.LEAD, Role.ADMIN)]
+    queryset = Project.objects.prefetch_related("readers", "adjudicators")
+
+    @action(detail=True, url_path="export.csv")
+    def export_csv(self, request: Request, pk: str) -> HttpResponse:
+        response = HttpResponse(exchange.rsna_csv(self.get_object()), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="project-{pk}-labels.csv"'
+        return response
+
+    @action(detail=True, url_path="export.json")
+    def export_json(self, request: Request, pk: str) -> Response:
+        return Response(exchange.project_json(self.get_object()))
+
+    @action(detail=True, methods=["post"], url_path="import-ground-truth", parser_classes=[MultiPartParser])
+    def import_ground_truth(self, request: Request, pk: str) -> Response:
+        upload = request.FILES.get("file")
+        if upload is None:
+            return _error(LabelingError("attach the RSNA-format CSV as 'file'", field="file"))
+        try:
+            text = upload.read().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return _error(LabelingError(f"{upload.name} is not UTF-8 text", field="file"))
+        try:
+            return Response(exchange.import_rsna_csv(self.get_object(), text, request.user))
+        except LabelingError as exc:
+            return _error(exc)
+
+    @action(detail=True, methods=["get", "post"], url_path=r"cases/(?P<case_id>\d+)/consensus")
+    def consensus(self, request: Request, pk: str, case_id: str) -> Response:
+        project = self.get_object()
+        case = get_object_or_404(Case, pk=case_id, project=project)
+        if request.method == "POST":
+            slices = request.data.get("slices", {})
+            try:
+                with transaction.atomic():
+                    truth = services.record_consensus(
+                        case, request.user, slices, request.data.get("exclusion", "")
+                    )
+            except LabelingError as exc:
+                return _error(exc)
+            return Response({"ground_truth": truth.method, "case_status": Case.Status.DONE})
+        return Response(consensus_view(case))
+
+
+def consensus_view(case: Case) -> dict[str, Any]:
+    reads = list(case.reads.filter(kind=Read.Kind.PRIMARY).select_related("reader"))
+    summaries = [services.summarize(r) for r in reads if r.status == Read.Status.SUBMITTED]
+    identities = case.project.show_reader_identities
+    return {
+        "case": case.pk,
+        "status": case.status,
+        "discordant_slices": services.discordant_slices(summaries, case.series.n_slices),
+        "reads": [
+            {
+                "reader": s.read.reader.get_username() if identities else f"Reader {'ABCDEFGH'[i]}",
+                "excluded": s.read.excluded,
+                "exclusion_reason": s.read.exclusion_reason,
+                "labels": {str(k): sorted(v) for k, v in s.labels.items()},
+            }
+            for i, s in enumerate(summaries)
+        ],
+    }
+
+
+def register(router: Any) -> None:
+    router.register("labeling/reads", ReadViewSet, basename="read")
+    router.register("labeling/projects", ProjectViewSet, basename="labelingproject")
