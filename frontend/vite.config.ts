@@ -6,7 +6,7 @@ const src = (p: string): string => fileURLToPath(new URL(`./src/${p}`, import.me
 
 // Django serves frontend/dist through STATICFILES_DIRS under STATIC_URL=/static/,
 // so dist/assets/x.js is reachable at /static/assets/x.js.  Templates look up
-// hashed file names in dist/.vite/manifest.json (keys: "src/main.ts", "src/upload.ts").
+// hashed file names in dist/.vite/manifest.json (keys: "src/main.ts", "src/upload.ts", "src/viewer.ts").
 export default defineConfig({
   base: "/static/",
   build: {
@@ -19,6 +19,7 @@ export default defineConfig({
       input: {
         main: src("main.ts"),
         upload: src("upload.ts"),
+        viewer: src("viewer.ts"),
       },
     },
   },
