@@ -1,0 +1,204 @@
+"""Real-time augmentation of M4 (SCIENCE.md A): rotation, scale, translation and noise.
+
+Draws (``sample_params``), all uniform over the paper's grids:
+
+* rotation -10..10 degrees in 1-degree steps (positive = counter-clockwise on screen, as torchvision);
+* scale 90..100 % of the height and, independently, of the width, in 1 % steps (about the image centre);
+* translation -12..12 px in x and in y, in pixels of the network's **native** input size
+  (``ml.models.INPUT_SIZE``); ``SliceDataset`` rescales them when a recipe trains at another size, so the
+  shift stays the same fraction of the field of view;
+* noise: the standard image or, with probability 1/2, a denoised one: the scanner's denoised series when the
+  case has one, else the 3x3 median of the HU slice (``ml.phantom.case.median3x3``).
+
+The geometric transforms act on network input (after windowing, resize and normalisation, ``ml.preprocess``),
+identically on the three channels, and are combined into one bilinear resampling (``affine``) so the image is
+interpolated once. Pixels brought in from outside the image get the value of air: what -1000 HU becomes after
+windowing and ImageNet normalisation (``air_value``), per channel.
+
+Example::
+
+    >>> rng = np.random.default_rng(0)
+    >>> params = sample_params(rng)
+    >>> out = apply_geometric(images, params, fill=air_value("paper"))   # (N, 3, H, W) -> same shape
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from numpy.typing import NDArray
+
+from ml.preprocess import normalize, window_channels
+
+__all__ = [
+    "AIR_HU",
+    "ROTATION_DEGREES",
+    "SCALE_PERCENT",
+    "SHIFT_PIXELS",
+    "AugmentParams",
+    "affine",
+    "air_value",
+    "apply_geometric",
+    "denoise",
+    "noise_variant",
+    "rotate",
+    "sample_params",
+    "scale",
+    "translate",
+]
+
+AIR_HU = -1000
+ROTATION_DEGREES: tuple[int, int] = (-10, 10)
+SCALE_PERCENT: tuple[int, int] = (90, 100)
+SHIFT_PIXELS: tuple[int, int] = (-12, 12)
+
+
+@dataclass(frozen=True)
+class AugmentParams:
+    """One draw of the M4 augmentation.
+
+    Attributes:
+        angle: rotation in degrees, counter-clockwise.
+        scale_y: height factor (0.90 .. 1.00).
+        scale_x: width factor (0.90 .. 1.00).
+        shift_x: translation to the right, in native-input pixels.
+        shift_y: translation downwards, in native-input pixels.
+        denoised: use the denoised image instead of the standard one.
+    """
+
+    angle: float = 0.0
+    scale_y: float = 1.0
+    scale_x: float = 1.0
+    shift_x: float = 0.0
+    shift_y: float = 0.0
+    denoised: bool = False
+
+
+def sample_params(rng: np.random.Generator) -> AugmentParams:
+    """Draw one ``AugmentParams`` uniformly from the grids of M4 (SCIENCE.md A, "Augmentation")."""
+    angle = int(rng.integers(ROTATION_DEGREES[0], ROTATION_DEGREES[1] + 1))
+    sy, sx = rng.integers(SCALE_PERCENT[0], SCALE_PERCENT[1] + 1, size=2)
+    tx, ty = rng.integers(SHIFT_PIXELS[0], SHIFT_PIXELS[1] + 1, size=2)
+    return AugmentParams(
+        angle=float(angle),
+        scale_y=int(sy) / 100,
+        scale_x=int(sx) / 100,
+        shift_x=float(tx),
+        shift_y=float(ty),
+        denoised=bool(rng.random() < 0.5),
+    )
+
+
+def air_value(windowing: str) -> torch.Tensor:
+    """``(3,)`` network-input value of air (-1000 HU) after ``windowing`` and ImageNet normalisation."""
+    air = window_channels(np.full((1, 1, 1), AIR_HU, dtype=np.int16), windowing)
+    return normalize(torch.from_numpy(air))[0, :, 0, 0]
+
+
+def _fill(images: torch.Tensor, fill: torch.Tensor | float | None) -> torch.Tensor:
+    if fill is None:
+        return images.new_zeros(())
+    f = torch.as_tensor(fill, dtype=images.dtype, device=images.device)
+    return f.view(-1, 1, 1) if f.ndim == 1 else f
+
+
+def affine(
+    images: torch.Tensor,
+    *,
+    angle: float = 0.0,
+    scale_yx: tuple[float, float] = (1.0, 1.0),
+    shift_xy: tuple[float, float] = (0.0, 0.0),
+    fill: torch.Tensor | float | None = None,
+) -> torch.Tensor:
+    """Scale, then rotate, then shift ``(N, C, H, W)`` or ``(C, H, W)`` images in one bilinear resampling.
+
+    Forward map in pixels about the image centre: ``p_out = R(angle) diag(sx, sy) p_in + (tx, ty)``; pixels
+    from outside the image take ``fill`` (a scalar or one value per channel). Identity parameters return the
+    input unchanged.
+    """
+    sy, sx = scale_yx
+    tx, ty = shift_xy
+    if angle == 0 and sx == 1 and sy == 1 and tx == 0 and ty == 0:
+        return images
+    single = images.ndim == 3
+    x = images[None] if single else images
+    h, w = x.shape[-2:]
+    theta = math.radians(angle)
+    cos, sin = math.cos(theta), math.sin(theta)
+    # Inverse map (output -> input) in pixels, y pointing down: S^-1 R(-angle) (p - t).
+    inv = np.array([[cos / sx, -sin / sx], [sin / sy, cos / sy]])
+    half = np.array([w / 2.0, h / 2.0])
+    linear = inv * half[None, :] / half[:, None]
+    offset = -(inv @ np.array([tx, ty])) / half
+    matrix = np.concatenate([linear, offset[:, None]], axis=1)
+    theta_t = torch.as_tensor(matrix, dtype=x.dtype, device=x.device).expand(x.shape[0], 2, 3)
+    grid = F.affine_grid(theta_t, list(x.shape), align_corners=False)
+    f = _fill(x, fill)
+    # grid_sample pads with zeros; shifting by the fill value pads with the fill instead.
+    out = F.grid_sample(x - f, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + f
+    return out[0] if single else out
+
+
+def rotate(images: torch.Tensor, degrees: float, fill: torch.Tensor | float | None = None) -> torch.Tensor:
+    """Rotate about the centre, counter-clockwise for positive ``degrees`` (M4: -10..10 in 1-degree steps)."""
+    return affine(images, angle=degrees, fill=fill)
+
+
+def scale(
+    images: torch.Tensor, scale_y: float, scale_x: float, fill: torch.Tensor | float | None = None
+) -> torch.Tensor:
+    """Shrink the height and width about the centre by independent factors (M4: 0.90..1.00, 0.01 steps)."""
+    return affine(images, scale_yx=(scale_y, scale_x), fill=fill)
+
+
+def translate(
+    images: torch.Tensor, shift_x: float, shift_y: float, fill: torch.Tensor | float | None = None
+) -> torch.Tensor:
+    """Shift right by ``shift_x`` and down by ``shift_y`` pixels (M4: -12..12 px each)."""
+    return affine(images, shift_xy=(shift_x, shift_y), fill=fill)
+
+
+def apply_geometric(
+    images: torch.Tensor,
+    params: AugmentParams,
+    fill: torch.Tensor | float | None = None,
+    pixel_scale: float = 1.0,
+) -> torch.Tensor:
+    """The rotation, scale and translation of ``params`` as one resampling (M4).
+
+    Args:
+        images: ``(N, C, H, W)`` or ``(C, H, W)`` network input.
+        params: one draw of ``sample_params``.
+        fill: value of pixels from outside the image (``air_value``).
+        pixel_scale: image pixels per native-input pixel (``size / INPUT_SIZE[arch]``), applied to the
+            translation.
+    """
+    return affine(
+        images,
+        angle=params.angle,
+        scale_yx=(params.scale_y, params.scale_x),
+        shift_xy=(params.shift_x * pixel_scale, params.shift_y * pixel_scale),
+        fill=fill,
+    )
+
+
+def denoise(hu: NDArray[np.integer] | NDArray[np.floating]) -> NDArray[np.generic]:
+    """In-plane 3x3 median of ``(Z, H, W)`` or ``(H, W)`` HU, edges mirrored (M4 noise augmentation)."""
+    from ml.phantom.case import median3x3
+
+    volume = np.asarray(hu)
+    out = median3x3(volume[None] if volume.ndim == 2 else volume)
+    return out[0] if volume.ndim == 2 else out
+
+
+def noise_variant(
+    hu: NDArray[np.generic], scanner_denoised: NDArray[np.generic] | None, use_denoised: bool
+) -> NDArray[np.generic]:
+    """The standard HU slices, or denoised ones: the scanner's series when given, else ``denoise(hu)``."""
+    if not use_denoised:
+        return hu
+    return scanner_denoised if scanner_denoised is not None else denoise(hu)

@@ -1,0 +1,156 @@
+"""Training of the ICH networks and of their bundle (SCIENCE.md A "Model", M1-M4, "Ensemble"; B).
+
+``train(recipe, train_cases, val_cases, out_dir)`` trains every arch of the recipe, then ensembles them:
+
+1. **Optimisation.** SGD with Nesterov momentum (or Adam), the step's loss (plain BCE, eq. 2 with the
+   weights of eq. 3 counted over the training slices, or Lewicki's class weights), batches from
+   ``ml.slices.SliceBatchSampler`` (M4: interpolated images with one ``b`` per batch, augmentation).
+2. **Schedule and stop.** After every epoch the validation loss (the training loss function on the
+   validation slices, without interpolation or augmentation) drives ``ReduceLROnPlateau(factor=0.1,
+   patience=recipe.patience)``: a plateau is reached at the ``patience + 1``-th consecutive epoch that
+   does not beat the best validation loss (by torch's default relative margin 1e-4); counting restarts
+   after each plateau. The first ``lr_reductions`` (3) plateaus multiply the LR by 0.1; the next plateau
+   ends training (that epoch is still evaluated and checkpointed). ``max_epochs`` caps it all. Without
+   ``patience`` (Lewicki) the LR stays constant for ``max_epochs``.
+3. **Model selection.** After every epoch, the mAP (``ml.stats.mean_average_precision``) of the per-slice
+   validation probabilities, predicted from the original slices only (no M4 interpolation, for speed);
+   the weights of the best epoch (first best on ties) are kept and used afterwards.
+4. **Checkpoints.** Every epoch ends with ``out_dir/checkpoints/<arch>.pt`` (model, optimiser, scheduler,
+   grad scaler, epoch, step, best mAP and weights, history, RNG states), written atomically. With
+   ``resume`` an existing checkpoint is continued at its next epoch; since every random draw of the data
+   depends only on ``(seed, arch, epoch)`` and the RNG states are restored, a resumed CPU run gives the
+   weights an uninterrupted run gives.
+5. **Ensemble and operating point.** The selected nets predict every validation case with
+   ``ml.infer.predict_case`` (M4 interpolation at each arch's degree; unweighted average; case = max over
+   slices). Per class, the threshold is ``ml.ensemble.thresholds_for_sensitivity`` on the case-level
+   validation probabilities at ``recipe.target_sensitivity`` (0.95): the paper's "high-sensitivity point
+   chosen on the validation set". The bundle (``ml.bundle``) stores the nets, recipe, windowing, input
+   sizes, degrees and thresholds.
+
+On CUDA: autocast (bf16 where supported, else fp16 with a GradScaler), channels_last, cudnn.benchmark.
+
+One arch's loop is ``ml.trainer.ArchTrainer``; the command line
+``python -m ml.train --recipe lite --data var/phantom --out var/run`` is ``ml.train_cli``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ml.data import CaseData
+from ml.recipes import RECIPES, STEPS, Recipe, StepConfig
+from ml.trainer import ArchTrainer, ProgressEvent, RunSettings
+from ml.validation import ensemble_validation, finite_or_none
+
+__all__ = ["RECIPES", "STEPS", "ProgressEvent", "Recipe", "StepConfig", "TrainResult", "train"]
+
+logger = logging.getLogger("ml.train")
+
+
+@dataclass
+class TrainResult:
+    """Where the bundle is, the validation metrics of the ensemble, and one history row per arch epoch."""
+
+    bundle_dir: Path
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def train(
+    recipe: Recipe,
+    train_cases: Sequence[CaseData],
+    val_cases: Sequence[CaseData],
+    out_dir: str | Path,
+    *,
+    device: torch.device | str | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    resume: bool = True,
+) -> TrainResult:
+    """Train every arch of ``recipe``, choose the operating points and save the bundle (module doc 1-5).
+
+    Args:
+        recipe: what to train (``RECIPES`` or a ``Recipe``).
+        train_cases: training cases.
+        val_cases: validation cases (model selection, LR schedule, thresholds); at least one ICH case.
+        out_dir: receives ``checkpoints/<arch>.pt``, ``bundle/``, ``metrics.json`` and ``history.json``.
+        device: ``"cpu"``, ``"cuda"``...; default CUDA when available.
+        progress: called with a ``ProgressEvent`` every ``recipe.progress_every`` steps and per epoch.
+        resume: continue from existing checkpoints (False starts over and overwrites them).
+
+    Returns:
+        ``TrainResult(bundle_dir, metrics, history)``; ``metrics`` has the ensemble's validation mAP
+        (slice and case level), per-label case AUC, thresholds and their sensitivity and specificity, and
+        per arch the selected epoch.
+
+    Raises:
+        ValueError: no training or no validation case, or a checkpoint of another recipe in ``out_dir``.
+    """
+    from ml.bundle import BundleMeta, save_bundle
+
+    if not train_cases or not val_cases:
+        raise ValueError(f"need training and validation cases, got {len(train_cases)} and {len(val_cases)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    run = RunSettings.create(recipe, device)
+    _seed_everything(recipe.seed)
+    logger.info(
+        "recipe %s (%s) on %s: %d training, %d validation cases",
+        *(recipe.name, recipe.step.name, run.device, len(train_cases), len(val_cases)),
+    )
+    models: dict[str, nn.Module] = {}
+    history: list[dict[str, Any]] = []
+    per_arch: dict[str, Any] = {}
+    for arch in recipe.archs:
+        trainer = ArchTrainer(arch, recipe, train_cases, val_cases, out, run, progress)
+        models[arch], state = trainer.fit(resume=resume)
+        history += state.history
+        per_arch[arch] = {
+            "best_epoch": state.best_epoch,
+            "best_val_map": finite_or_none(state.best_map),
+            "epochs": state.epoch,
+            "stopped_on_plateau": state.stopped,
+        }
+
+    input_size = {arch: recipe.size_for(arch) for arch in recipe.archs}
+    degree = {arch: recipe.degree_for(arch) for arch in recipe.archs}
+    window = recipe.windowing_for_step()
+    metrics = ensemble_validation(
+        models, val_cases, recipe, input_size=input_size, degree=degree, windowing=window, device=run.device
+    )
+    metrics["per_arch"] = per_arch
+    bundle_dir = out / "bundle"
+    meta = BundleMeta(
+        recipe=recipe.to_dict(),
+        label_order=recipe.label_order,
+        windowing=window,
+        thresholds=metrics["thresholds"],
+        input_size=input_size,
+        degree=degree,
+    )
+    save_bundle(bundle_dir, {arch: m.cpu() for arch, m in models.items()}, meta)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    (out / "history.json").write_text(json.dumps(history, indent=1) + "\n", encoding="utf-8")
+    logger.info("bundle written to %s (ensemble val mAP %s)", bundle_dir, metrics["val_map"])
+    return TrainResult(bundle_dir, metrics, history)
+
+
+if __name__ == "__main__":
+    from ml.train_cli import main
+
+    raise SystemExit(main())

@@ -1,0 +1,171 @@
+"""Command line of ``ml.train``: load a phantom-layout dataset, split it by patient, train, summarise.
+
+::
+
+    python -m ml.train --recipe lite --data DIR --out DIR [--step M1..M4] [--epochs N]
+        [--val-fraction 0.2] [--test-fraction 0.2] [--seed S] [--device cpu|cuda] [--no-resume]
+        [--max-steps N] [--batch-size N] [--balanced-val N] [--threads N] [--cache DIR] [--quiet]
+
+``OUT/split.json`` records the patient split (the test cases are held out of training and validation);
+``OUT/cache/`` the HU volumes as ``.npy``; ``OUT/checkpoints/``, ``OUT/bundle/``, ``OUT/metrics.json`` and
+``OUT/history.json`` come from ``ml.train.train``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ml.data import CaseData, DatasetError, load_phantom_dataset, patient_split
+from ml.recipes import RECIPES, STEPS
+from ml.train import ProgressEvent, train
+
+__all__ = ["main"]
+
+
+class _Bars:
+    """tqdm bars for ``ProgressEvent``: one per arch and epoch (``ml.train`` logs each epoch's results)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Any = None
+        self.key: tuple[str, int] | None = None
+
+    def __call__(self, event: ProgressEvent) -> None:
+        from tqdm import tqdm
+
+        if not self.enabled:
+            return
+        if self.key != (event.arch, event.epoch):
+            self.close()
+            self.key = (event.arch, event.epoch)
+            desc = f"{event.arch} epoch {event.epoch}"
+            self.bar = tqdm(total=event.steps_per_epoch, desc=desc, unit="step", leave=False, file=sys.stderr)
+        self.bar.update(event.step - self.bar.n)
+        self.bar.set_postfix(loss=f"{event.loss:.4f}", lr=f"{event.lr:.1e}")
+        if event.val_loss is not None:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar, self.key = None, None
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _split_doc(sets: dict[str, list[CaseData]], args: argparse.Namespace) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "data": str(args.data),
+        "seed": args.seed,
+        "val_fraction": args.val_fraction,
+        "test_fraction": args.test_fraction,
+        "balanced_val_cases": args.balanced_val,
+    }
+    for name, cases in sets.items():
+        doc[name] = [{"case_id": c.case_id, "patient_id": c.patient_id} for c in cases]
+    return doc
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ml.train", description="Train an ICH model bundle.")
+    p.add_argument("--recipe", default="lite", choices=sorted(RECIPES), help="training recipe (default lite)")
+    p.add_argument("--data", required=True, type=Path, help="phantom-layout dataset folder")
+    p.add_argument("--out", required=True, type=Path, help="output folder (checkpoints, bundle, metrics)")
+    p.add_argument("--step", choices=sorted(STEPS), help="ablation step (default: the recipe's)")
+    p.add_argument("--epochs", type=int, help="maximum epochs (default: the recipe's)")
+    p.add_argument("--max-steps", type=int, help="maximum steps per epoch (default: the recipe's)")
+    p.add_argument("--batch-size", type=int, help="images per step (default: the recipe's)")
+    p.add_argument("--val-fraction", type=float, default=0.2, help="share of patients for validation")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="share of patients held out for testing")
+    p.add_argument("--balanced-val", type=int, help="validation = N/2 ICH + N/2 non-ICH cases (the paper)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and the training (default 0)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; 1 on a busy machine)")
+    p.add_argument("--cache", type=Path, help="HU cache folder (default OUT/cache)")
+    p.add_argument("--no-resume", action="store_true", help="start over instead of resuming checkpoints")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (2 with one ``error:`` line on bad input)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.threads is not None:
+        torch.set_num_threads(max(1, args.threads))
+    if args.device and args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.exit(2, f"error: --device {args.device} asked for, but torch sees no CUDA device\n")
+    changes: dict[str, Any] = {"seed": args.seed}
+    for key, value in (("step", args.step), ("max_epochs", args.epochs), ("batch_size", args.batch_size)):
+        if value is not None:
+            changes[key] = value
+    if args.max_steps is not None:
+        changes["max_steps_per_epoch"] = args.max_steps
+    try:
+        recipe = RECIPES[args.recipe].with_(**changes)
+        cases = load_phantom_dataset(args.data, cache_dir=args.cache or args.out / "cache")
+        sets = dict(
+            zip(
+                ("train", "val", "test"),
+                patient_split(
+                    cases, args.val_fraction, args.test_fraction, args.seed, True, args.balanced_val
+                ),
+                strict=True,
+            )
+        )
+    except (DatasetError, ValueError) as exc:
+        parser.exit(2, f"error: {exc}\n")
+    if not cases:
+        parser.exit(2, f"error: {args.data}: the manifest lists no case\n")
+    split = _split_doc(sets, args)
+    split_path = args.out / "split.json"
+    if not args.no_resume and split_path.is_file():
+        previous = json.loads(split_path.read_text(encoding="utf-8"))
+        if {k: previous.get(k) for k in ("train", "val")} != {k: split[k] for k in ("train", "val")}:
+            parser.exit(2, f"error: {split_path} holds another split; use --no-resume or another --out\n")
+    args.out.mkdir(parents=True, exist_ok=True)
+    split_path.write_text(json.dumps(split, indent=1) + "\n", encoding="utf-8")
+
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    bars = _Bars(enabled=not args.quiet)
+    try:
+        with logging_redirect_tqdm():
+            result = train(
+                recipe,
+                sets["train"],
+                sets["val"],
+                args.out,
+                device=args.device,
+                progress=bars,
+                resume=not args.no_resume,
+            )
+    except ValueError as exc:
+        parser.exit(2, f"error: {exc}\n")
+    finally:
+        bars.close()
+    m = result.metrics
+    print(
+        f"recipe {recipe.name} ({recipe.step.name}), archs {', '.join(recipe.archs)}: {len(sets['train'])} "
+        f"training, {len(sets['val'])} validation, {len(sets['test'])} test cases (split: {split_path})"
+    )
+    print(f"validation mAP of the ensemble: slices {_fmt(m['val_map'])}, cases {_fmt(m['val_map_case'])}")
+    thresholds = "  ".join(f"{label} {_fmt(t)}" for label, t in m["thresholds"].items())
+    print(f"thresholds (case-level sensitivity >= {recipe.target_sensitivity}): {thresholds}")
+    print(f"bundle: {result.bundle_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
