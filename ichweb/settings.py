@@ -170,6 +170,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "ENUM_NAME_OVERRIDES": {
+        "SeriesKindEnum": "ichweb.imaging.models.Series.Kind",
+        "ReadKindEnum": "ichweb.labeling.models.Read.Kind",
+    },
 }
 
 # Celery: the embedded broker needs no server; results live in the database (django-celery-results).
