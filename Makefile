@@ -39,9 +39,10 @@ test-python: setup
 test-frontend: frontend
 	cd frontend && npm test --silent
 
-# The tests marked `services`, against a real PostgreSQL and Redis (override the URLs to point elsewhere).
+# The tests marked `services` (and again those marked `pg`), against a real PostgreSQL and Redis
+# (override the URLs to point elsewhere).
 test-services: setup
-	DATABASE_URL=$(SERVICES_DATABASE_URL) CELERY_BROKER_URL=$(SERVICES_BROKER_URL) $(BIN)/python -m pytest -m services
+	DATABASE_URL=$(SERVICES_DATABASE_URL) CELERY_BROKER_URL=$(SERVICES_BROKER_URL) $(BIN)/python -m pytest -m "services or pg"
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -69,7 +69,7 @@ def test_labeler_scrolls_windows_tags_and_points_and_it_persists(page, read):
     point = BleedingPoint.objects.get()
     assert point.slice.index == 3 and point.read_id == read.pk
     actions = list(AuditEvent.objects.filter(read=read).values_list("action", "slice_index"))
-    assert [a for a in actions if a[0] == "labels"] == [("labels", 2), ("labels", 2), ("labels", 3), ("labels", 4)]
+    assert [index for action, index in actions if action == "labels"] == [2, 2, 3, 4]
     assert ("point_add", 3) in actions and ("point_move", 3) in actions
 
     page.reload()

@@ -13,6 +13,8 @@ from ichweb.imaging.dicom import to_hu
 from ichweb.imaging.models import ImportJob, Series, Slice, Study
 from tests.imaging.conftest import pydicom_file
 
+pytestmark = pytest.mark.pg
+
 
 def _upload(client, *paths, names=None):
     handles = [open(p, "rb") for p in paths]  # noqa: SIM115 -- closed below

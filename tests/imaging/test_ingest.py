@@ -18,7 +18,7 @@ from ichweb.imaging.models import Series, Slice, Study
 from ml.phantom import generate_case, read_manifest
 from tests.imaging.conftest import PHANTOM_CONFIG
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.pg]
 
 
 def _rows(result) -> dict[str, dict[str, str]]:

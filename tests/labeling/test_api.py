@@ -8,7 +8,7 @@ import pytest
 
 from ichweb.labeling.models import AuditEvent, BleedingPoint, Case, GroundTruth, Read, SliceLabel
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.pg]
 
 
 def _read(user, project):
