@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ml.stats import binary_inputs
+
 __all__ = [
     "PrecisionOperatingPoints",
     "average",
@@ -125,16 +127,6 @@ def case_probabilities(slice_probs: ArrayLike) -> NDArray[np.float64]:
     return p.max(axis=0)
 
 
-def _binary(y_true: ArrayLike, scores: ArrayLike) -> tuple[NDArray[np.int_], NDArray[np.float64]]:
-    y = np.asarray(y_true)
-    s = np.asarray(scores, dtype=np.float64)
-    if y.ndim != 1 or y.shape != s.shape:
-        raise ValueError(f"y_true and scores must be 1-D of one length, got {y.shape} and {s.shape}")
-    if not np.isin(y, (0, 1)).all():
-        raise ValueError("y_true must be binary (0/1)")
-    return y.astype(np.int_), s
-
-
 def threshold_for_sensitivity(y_true: ArrayLike, scores: ArrayLike, target: float = 0.95) -> float:
     """The highest threshold whose sensitivity is at least ``target`` (SCIENCE.md A "operating point").
 
@@ -151,7 +143,7 @@ def threshold_for_sensitivity(y_true: ArrayLike, scores: ArrayLike, target: floa
     """
     from sklearn.metrics import roc_curve
 
-    y, s = _binary(y_true, scores)
+    y, s = binary_inputs(y_true, scores)
     if not 0 < target <= 1:
         raise ValueError(f"target sensitivity must be in (0, 1], got {target}")
     if y.sum() == 0:
@@ -197,7 +189,7 @@ class PrecisionOperatingPoints:
 
 
 def _min_precision_point(
-    y: NDArray[np.int_], s: NDArray[np.float64], min_precision: float
+    y: NDArray[np.bool_], s: NDArray[np.float64], min_precision: float
 ) -> tuple[float, float, float]:
     from sklearn.metrics import precision_recall_curve
 
@@ -236,6 +228,8 @@ def thresholds_for_min_precision(
         raise ValueError(f"y_true and scores must both be (N, C), got {y.shape} and {s.shape}")
     if not 0 <= min_precision <= 1:
         raise ValueError(f"min_precision must be in [0, 1], got {min_precision}")
-    points = [_min_precision_point(*_binary(y[:, c], s[:, c]), min_precision) for c in range(y.shape[1])]
+    points = [
+        _min_precision_point(*binary_inputs(y[:, c], s[:, c]), min_precision) for c in range(y.shape[1])
+    ]
     thresholds, precision, recall = (np.array(v, dtype=np.float64) for v in zip(*points, strict=True))
     return PrecisionOperatingPoints(thresholds, precision, recall, ~np.isnan(thresholds))

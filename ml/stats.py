@@ -24,10 +24,17 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["average_precision", "mean_average_precision", "per_class_average_precision", "roc_auc"]
+__all__ = [
+    "average_precision",
+    "binary_inputs",
+    "mean_average_precision",
+    "per_class_average_precision",
+    "roc_auc",
+]
 
 
-def _binary_scores(y_true: ArrayLike, scores: ArrayLike) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+def binary_inputs(y_true: ArrayLike, scores: ArrayLike) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+    """Check one class's labels (0/1) and finite scores, both 1-D of one length; labels as booleans."""
     y = np.asarray(y_true)
     s = np.asarray(scores, dtype=np.float64)
     if y.ndim != 1 or y.shape != s.shape:
@@ -52,7 +59,7 @@ def average_precision(y_true: ArrayLike, scores: ArrayLike) -> float:
     Returns:
         AP in [0, 1], or NaN when there is no positive label (undefined; sklearn warns and returns 0).
     """
-    y, s = _binary_scores(y_true, scores)
+    y, s = binary_inputs(y_true, scores)
     n_pos = int(y.sum())
     if n_pos == 0:
         return float("nan")
@@ -102,7 +109,7 @@ def roc_auc(y_true: ArrayLike, scores: ArrayLike) -> float:
     Returns:
         AUC in [0, 1], or NaN when either class is absent.
     """
-    y, s = _binary_scores(y_true, scores)
+    y, s = binary_inputs(y_true, scores)
     n_pos = int(y.sum())
     n_neg = y.size - n_pos
     if n_pos == 0 or n_neg == 0:

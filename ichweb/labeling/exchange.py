@@ -17,7 +17,7 @@ from django.db import transaction
 
 from ichweb.imaging.dicom import make_pseudonymiser, pseudonymise_uid
 from ichweb.imaging.models import Slice
-from ichweb.labeling.models import GroundTruth, GroundTruthSlice, Project, Subtype
+from ichweb.labeling.models import GroundTruth, GroundTruthSlice, Project, Subtype, SubtypeFlags
 from ichweb.labeling.services import LabelingError, labels_of, point_json
 from ml.labels import ANY, RSNA_NAMES, RSNA_ORDER
 
@@ -134,7 +134,7 @@ def import_rsna_csv(project: Project, text: str, user) -> dict[str, Any]:
             GroundTruthSlice(
                 ground_truth=truth,
                 slice=s,
-                **{code.lower(): code in labels.get(s.index, ()) for code in Subtype.values},
+                **SubtypeFlags.flags(labels.get(s.index, ())),
             )
             for s in case.series.slices.all()
         )

@@ -8,6 +8,7 @@ A read belongs to one reader and one case; nothing of one read is ever shown to 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import models
@@ -132,16 +133,34 @@ class Read(models.Model):
         return f"Read {self.pk} of case {self.case_id} by {self.reader_id}"
 
 
-class SliceLabel(models.Model):
-    """A reader's labels of one slice; a row with every flag false is an explicit "no haemorrhage"."""
+class SubtypeFlags(models.Model):
+    """One flag per subtype; every flag false is an explicit "no haemorrhage"."""
 
-    read = models.ForeignKey(Read, on_delete=models.CASCADE, related_name="slice_labels")
-    slice = models.ForeignKey(Slice, on_delete=models.CASCADE, related_name="+")
     iph = models.BooleanField(default=False)
     ivh = models.BooleanField(default=False)
     sdh = models.BooleanField(default=False)
     edh = models.BooleanField(default=False)
     sah = models.BooleanField(default=False)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def codes(self) -> list[str]:
+        return [code for code, f in zip(Subtype.values, SUBTYPE_FIELDS, strict=True) if getattr(self, f)]
+
+    @staticmethod
+    def flags(codes: Iterable[str]) -> dict[str, bool]:
+        """Field values for a set of subtype codes: ``Model(**SubtypeFlags.flags({"IPH"}))``."""
+        chosen = set(codes)
+        return {f: code in chosen for code, f in zip(Subtype.values, SUBTYPE_FIELDS, strict=True)}
+
+
+class SliceLabel(SubtypeFlags):
+    """A reader's labels of one slice; a row with every flag false is an explicit "no haemorrhage"."""
+
+    read = models.ForeignKey(Read, on_delete=models.CASCADE, related_name="slice_labels")
+    slice = models.ForeignKey(Slice, on_delete=models.CASCADE, related_name="+")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -149,10 +168,6 @@ class SliceLabel(models.Model):
 
     def __str__(self) -> str:
         return f"{','.join(self.codes) or 'none'} on slice {self.slice_id} (read {self.read_id})"
-
-    @property
-    def codes(self) -> list[str]:
-        return [code for code, f in zip(Subtype.values, SUBTYPE_FIELDS, strict=True) if getattr(self, f)]
 
 
 class BleedingPoint(models.Model):
@@ -191,24 +206,15 @@ class GroundTruth(models.Model):
         return f"Ground truth of case {self.case_id} ({self.method})"
 
 
-class GroundTruthSlice(models.Model):
+class GroundTruthSlice(SubtypeFlags):
     ground_truth = models.ForeignKey(GroundTruth, on_delete=models.CASCADE, related_name="slices")
     slice = models.ForeignKey(Slice, on_delete=models.CASCADE, related_name="+")
-    iph = models.BooleanField(default=False)
-    ivh = models.BooleanField(default=False)
-    sdh = models.BooleanField(default=False)
-    edh = models.BooleanField(default=False)
-    sah = models.BooleanField(default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["ground_truth", "slice"], name="one_truth_per_slice")]
 
     def __str__(self) -> str:
         return f"{','.join(self.codes) or 'none'} on slice {self.slice_id}"
-
-    @property
-    def codes(self) -> list[str]:
-        return [code for code, f in zip(Subtype.values, SUBTYPE_FIELDS, strict=True) if getattr(self, f)]
 
 
 class AuditEvent(models.Model):

@@ -29,6 +29,7 @@ from ichweb.labeling.models import (
     Read,
     SliceLabel,
     Subtype,
+    SubtypeFlags,
 )
 
 Labels = dict[int, frozenset[str]]  # slice index -> subtype codes (empty = explicit no haemorrhage)
@@ -190,7 +191,7 @@ def set_labels(
         sl = slices[index]
         row = existing.get(sl.pk)
         before = sorted(row.codes) if row else None
-        flags = {f: code in codes for code, f in zip(Subtype.values, SUBTYPE_FIELDS, strict=True)}
+        flags = SubtypeFlags.flags(codes)
         if row is None:
             SliceLabel.objects.create(read=read, slice=sl, **flags)
         elif before != sorted(codes):
@@ -430,7 +431,7 @@ def _record_truth(
         GroundTruthSlice(
             ground_truth=truth,
             slice=slices[i],
-            **{f: code in labels.get(i, ()) for code, f in zip(Subtype.values, SUBTYPE_FIELDS, strict=True)},
+            **SubtypeFlags.flags(labels.get(i, ())),
         )
         for i in sorted(slices)
     )
