@@ -233,3 +233,20 @@ def _float_or_none(value: object) -> float | None:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
+
+
+# --- process-pool entry points (module level, so spawned workers can import them without Django) ----------
+
+_reader_pseudonymiser: Anonymizer | None = None
+
+
+def init_reader(secret: str) -> None:
+    """Build this process's pseudonymiser once (the seed makes every process map identically)."""
+    global _reader_pseudonymiser
+    _reader_pseudonymiser = make_pseudonymiser(secret)
+
+
+def read_job(job: tuple[Path, Path]) -> CtSlice | Refusal:
+    """``read_ct_slice`` for (source path, de-identified copy path), after ``init_reader``."""
+    assert _reader_pseudonymiser is not None, "call init_reader first"
+    return read_ct_slice(job[0], _reader_pseudonymiser, job[1])

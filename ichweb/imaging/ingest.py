@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from dicognito.anonymizer import Anonymizer
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from ichweb.imaging.assemble import SeriesPlan, group_by_series, plan_series
-from ichweb.imaging.dicom import CtSlice, Refusal, make_pseudonymiser, read_ct_slice
+from ichweb.imaging.dicom import CtSlice, Refusal, init_reader, read_job
 from ichweb.imaging.models import ImportJob, Series, Slice, Study
 from ichweb.imaging.sources import InputFile, Limits, expand
 
@@ -121,17 +120,6 @@ def import_items(
 
 #: Below this many files a process pool costs more than it saves.
 POOL_MIN_FILES = 48
-_worker_pseudonymiser: Anonymizer | None = None
-
-
-def _init_reader(secret: str) -> None:
-    global _worker_pseudonymiser
-    _worker_pseudonymiser = make_pseudonymiser(secret)
-
-
-def _read_one(job: tuple[Path, Path]) -> CtSlice | Refusal:
-    assert _worker_pseudonymiser is not None
-    return read_ct_slice(job[0], _worker_pseudonymiser, job[1])
 
 
 def _read_files(files: list[InputFile], deid_dir: Path) -> Iterator[tuple[InputFile, CtSlice | Refusal]]:
@@ -142,15 +130,16 @@ def _read_files(files: list[InputFile], deid_dir: Path) -> Iterator[tuple[InputF
     jobs = [(item.path, deid_dir / f"{i:06d}.dcm") for i, item in enumerate(files)]
     workers = min(settings.IMPORT_READ_PROCESSES, len(files) // (POOL_MIN_FILES // 2) or 1)
     if workers > 1 and not multiprocessing.current_process().daemon:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(
-            workers, context, initializer=_init_reader, initargs=(settings.DEID_SECRET,)
-        ) as pool:
-            yield from zip(files, pool.map(_read_one, jobs, chunksize=8), strict=True)
+        # spawn, not fork: forking a process that already runs threads (torch, a threaded web server) can
+        # deadlock the child. The children import only ichweb.imaging.dicom (no Django).
+        context = multiprocessing.get_context("spawn")
+        secret = (settings.DEID_SECRET,)
+        with ProcessPoolExecutor(workers, context, initializer=init_reader, initargs=secret) as pool:
+            yield from zip(files, pool.map(read_job, jobs, chunksize=8), strict=True)
         return
-    _init_reader(settings.DEID_SECRET)
+    init_reader(settings.DEID_SECRET)
     for item, job in zip(files, jobs, strict=True):
-        yield item, _read_one(job)
+        yield item, read_job(job)
 
 
 def _parse_date(value: str) -> date | None:
