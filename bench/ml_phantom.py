@@ -54,7 +54,8 @@ from ml.labels import ANY, LABELS, SUBTYPES  # noqa: E402
 from ml.phantom import GENERATOR_VERSION, PhantomConfig, generate_dataset, read_manifest  # noqa: E402
 from ml.recipes import RECIPES, STEPS, Recipe  # noqa: E402
 from ml.stats import mean_average_precision, roc_auc  # noqa: E402
-from ml.train import ProgressEvent, train  # noqa: E402
+from ml.train import train  # noqa: E402
+from ml.train_cli import ProgressBars  # noqa: E402
 
 DEFAULT_OUT = Path(tempfile.gettempdir()) / "ichweb-ml-phantom"
 ANY_INDEX = LABELS.index(ANY)
@@ -166,35 +167,6 @@ def describe(cases: Sequence[CaseData]) -> str:
 
 
 # ----------------------------------------------------------------------------------------- training
-
-
-class Bars:
-    """One tqdm bar per epoch (``ml.train`` logs each epoch's result line)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.bar: Any = None
-        self.key: tuple[str, int] | None = None
-
-    def __call__(self, event: ProgressEvent) -> None:
-        from tqdm import tqdm
-
-        if not self.enabled:
-            return
-        if self.key != (event.arch, event.epoch):
-            self.close()
-            self.key = (event.arch, event.epoch)
-            desc = f"{event.arch} epoch {event.epoch}"
-            self.bar = tqdm(total=event.steps_per_epoch, desc=desc, unit="step", leave=False, file=sys.stderr)
-        self.bar.update(event.step - self.bar.n)
-        self.bar.set_postfix(loss=f"{event.loss:.4f}")
-        if event.val_loss is not None:
-            self.close()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar, self.key = None, None
 
 
 def step_recipe(args: argparse.Namespace, step: str) -> Recipe:
@@ -373,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{recipe.max_epochs} epochs x <= {recipe.max_steps_per_epoch} steps of {recipe.batch_size}",
             flush=True,
         )
-        bars = Bars(enabled=not args.quiet)
+        bars = ProgressBars(enabled=not args.quiet)
         t_train = time.perf_counter()
         try:
             with logging_redirect_tqdm():

@@ -27,10 +27,10 @@ from ml.data import CaseData, DatasetError, load_phantom_dataset, patient_split
 from ml.recipes import RECIPES, STEPS
 from ml.train import ProgressEvent, train
 
-__all__ = ["main"]
+__all__ = ["ProgressBars", "main"]
 
 
-class _Bars:
+class ProgressBars:
     """tqdm bars for ``ProgressEvent``: one per arch and epoch (``ml.train`` logs each epoch's results)."""
 
     def __init__(self, enabled: bool) -> None:
@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    bars = _Bars(enabled=not args.quiet)
+    bars = ProgressBars(enabled=not args.quiet)
     try:
         with logging_redirect_tqdm():
             result = train(

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,16 +13,9 @@ from ml.preprocess import prepare_volume
 from ml.recipes import STEPS, StepConfig
 from ml.slices import SliceBatchSampler, SliceDataset, SliceKey, make_loader
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 ANY = LABELS.index("ANY")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Two busy cores: torch's second thread only waits. One thread keeps these tests fast.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _case(case_id: str, patient: str, positive: bool, n_slices: int = 3) -> CaseData:
