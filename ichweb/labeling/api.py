@@ -58,9 +58,9 @@ def read_url(read: Read) -> str:
 def read_detail(read: Read) -> dict[str, Any]:
     """What a reader may see of their read: the images, their own labels and points, nothing of others."""
     series = read.case.series
-    mine = list(services.reads_of(read.reader).values_list("pk", flat=True))
+    queue = list(services.reads_of(read.reader).values_list("pk", "status"))
+    mine = [pk for pk, _ in queue]
     position = mine.index(read.pk)
-    reads = services.reads_of(read.reader)
     return {
         "id": read.pk,
         "version": read.version,
@@ -95,7 +95,7 @@ def read_detail(read: Read) -> dict[str, Any]:
         "queue": {
             "position": position + 1,
             "total": len(mine),
-            "done": reads.filter(status=Read.Status.SUBMITTED).count(),
+            "done": sum(status == Read.Status.SUBMITTED for _, status in queue),
             "next_url": reverse("labeling:read", args=[mine[position + 1]])
             if position + 1 < len(mine)
             else None,

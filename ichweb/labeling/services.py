@@ -122,11 +122,6 @@ def reads_of(user):
     return Read.objects.filter(reader=user).select_related("case__project", "case__series", "case__study")
 
 
-def queue_progress(user) -> dict[str, int]:
-    qs = reads_of(user)
-    return {"total": qs.count(), "done": qs.filter(status=Read.Status.SUBMITTED).count()}
-
-
 def labels_of(read: Read) -> Labels:
     rows = read.slice_labels.select_related("slice").only("slice__index", *SUBTYPE_FIELDS)
     return {row.slice.index: frozenset(row.codes) for row in rows}
