@@ -51,6 +51,7 @@ __all__ = [
     "BundleError",
     "BundleMeta",
     "check_label_order",
+    "file_sha256",
     "load_bundle",
     "save_bundle",
 ]
@@ -132,7 +133,8 @@ class Bundle:
         return dict(self.manifest["recipe"])
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -242,7 +244,7 @@ def save_bundle(
             torch.save(state, folder / name)
         weights[arch] = name
     manifest["weights"] = weights
-    manifest["sha256"] = {name: _sha256(folder / name) for name in weights.values()}
+    manifest["sha256"] = {name: file_sha256(folder / name) for name in weights.values()}
     path = folder / MANIFEST
     path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return path
@@ -273,7 +275,7 @@ def _verify_files(folder: Path, manifest: dict[str, Any]) -> None:
         path = folder / name
         if not path.is_file():
             raise BundleError(f"{name} is listed in {MANIFEST} but missing")
-        found = _sha256(path)
+        found = file_sha256(path)
         if found != expected:
             raise BundleError(
                 f"{name} changed since the bundle was saved (sha256 {found}, expected {expected})"

@@ -47,12 +47,26 @@ import numpy as np
 import torch
 from torch import nn
 
+from ml.bundle import BundleMeta, save_bundle
+from ml.checkpoint import load_checkpoint
 from ml.data import CaseData
+from ml.models import build_architecture
 from ml.recipes import RECIPES, STEPS, Recipe, StepConfig
-from ml.trainer import ArchTrainer, ProgressEvent, RunSettings
+from ml.trainer import ArchState, ArchTrainer, ProgressEvent, RunSettings
 from ml.validation import ensemble_validation, finite_or_none
 
-__all__ = ["RECIPES", "STEPS", "ProgressEvent", "Recipe", "StepConfig", "TrainResult", "train"]
+__all__ = [
+    "RECIPES",
+    "STEPS",
+    "ProgressEvent",
+    "Recipe",
+    "StepConfig",
+    "TrainResult",
+    "assemble",
+    "train",
+    "train_arch",
+    "trained_arch",
+]
 
 logger = logging.getLogger("ml.train")
 
@@ -72,6 +86,105 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def train_arch(
+    recipe: Recipe,
+    arch: str,
+    train_cases: Sequence[CaseData],
+    val_cases: Sequence[CaseData],
+    out_dir: str | Path,
+    *,
+    device: torch.device | str | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    resume: bool = True,
+) -> tuple[nn.Module, dict[str, Any], list[dict[str, Any]]]:
+    """Train one arch of ``recipe`` (module doc 1-4): the unit of work of one GPU task.
+
+    Its checkpoint ``out_dir/checkpoints/<arch>.pt`` is written every epoch; calling again with ``resume``
+    continues after the last finished epoch (or returns at once when that arch already stopped).
+
+    Returns:
+        The best-mAP model (eval mode), its summary (``best_epoch``, ``best_val_map``, ``epochs``,
+        ``stopped_on_plateau``) and its history rows.
+    """
+    if arch not in recipe.archs:
+        raise ValueError(f"arch {arch!r} is not in recipe {recipe.name!r} ({', '.join(recipe.archs)})")
+    if not train_cases or not val_cases:
+        raise ValueError(f"need training and validation cases, got {len(train_cases)} and {len(val_cases)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    run = RunSettings.create(recipe, device)
+    _seed_everything(recipe.seed)
+    trainer = ArchTrainer(arch, recipe, train_cases, val_cases, out, run, progress)
+    model, state = trainer.fit(resume=resume)
+    summary = {
+        "best_epoch": state.best_epoch,
+        "best_val_map": finite_or_none(state.best_map),
+        "epochs": state.epoch,
+        "stopped_on_plateau": state.stopped,
+    }
+    return model, summary, list(state.history)
+
+
+def trained_arch(recipe: Recipe, arch: str, out_dir: str | Path) -> tuple[nn.Module, dict[str, Any], list]:
+    """The finished arch from its checkpoint (for an assembly step run apart from training).
+
+    Raises:
+        FileNotFoundError: ``arch`` has no checkpoint in ``out_dir`` (train it first).
+    """
+    path = Path(out_dir) / "checkpoints" / f"{arch}.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no checkpoint of {arch}; train it with train_arch first")
+    ckpt = load_checkpoint(path)
+    state = ArchState(**ckpt["state"])
+    model = build_architecture(arch, recipe.n_outputs)
+    model.load_state_dict(state.best_state if state.best_state is not None else ckpt["model"])
+    summary = {
+        "best_epoch": state.best_epoch,
+        "best_val_map": finite_or_none(state.best_map),
+        "epochs": state.epoch,
+        "stopped_on_plateau": state.stopped,
+    }
+    return model.eval(), summary, list(state.history)
+
+
+def assemble(
+    recipe: Recipe,
+    models: dict[str, nn.Module],
+    val_cases: Sequence[CaseData],
+    out_dir: str | Path,
+    *,
+    per_arch: dict[str, Any] | None = None,
+    history: list[dict[str, Any]] | None = None,
+    device: torch.device | str | None = None,
+) -> TrainResult:
+    """Ensemble the trained nets, choose the operating points on validation and save the bundle (step 5)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    run = RunSettings.create(recipe, device)
+    input_size = {arch: recipe.size_for(arch) for arch in recipe.archs}
+    degree = {arch: recipe.degree_for(arch) for arch in recipe.archs}
+    window = recipe.windowing_for_step()
+    metrics = ensemble_validation(
+        models, val_cases, recipe, input_size=input_size, degree=degree, windowing=window, device=run.device
+    )
+    metrics["per_arch"] = per_arch or {}
+    bundle_dir = out / "bundle"
+    meta = BundleMeta(
+        recipe=recipe.to_dict(),
+        label_order=recipe.label_order,
+        windowing=window,
+        thresholds=metrics["thresholds"],
+        input_size=input_size,
+        degree=degree,
+    )
+    save_bundle(bundle_dir, {arch: m.cpu() for arch, m in models.items()}, meta)
+    history = history or []
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    (out / "history.json").write_text(json.dumps(history, indent=1) + "\n", encoding="utf-8")
+    logger.info("bundle written to %s (ensemble val mAP %s)", bundle_dir, metrics["val_map"])
+    return TrainResult(bundle_dir, metrics, history)
+
+
 def train(
     recipe: Recipe,
     train_cases: Sequence[CaseData],
@@ -82,7 +195,7 @@ def train(
     progress: Callable[[ProgressEvent], None] | None = None,
     resume: bool = True,
 ) -> TrainResult:
-    """Train every arch of ``recipe``, choose the operating points and save the bundle (module doc 1-5).
+    """Train every arch of ``recipe`` (``train_arch``), then ``assemble`` the bundle (module doc 1-5).
 
     Args:
         recipe: what to train (``RECIPES`` or a ``Recipe``).
@@ -101,53 +214,21 @@ def train(
     Raises:
         ValueError: no training or no validation case, or a checkpoint of another recipe in ``out_dir``.
     """
-    from ml.bundle import BundleMeta, save_bundle
-
     if not train_cases or not val_cases:
         raise ValueError(f"need training and validation cases, got {len(train_cases)} and {len(val_cases)}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    run = RunSettings.create(recipe, device)
-    _seed_everything(recipe.seed)
     logger.info(
-        "recipe %s (%s) on %s: %d training, %d validation cases",
-        *(recipe.name, recipe.step.name, run.device, len(train_cases), len(val_cases)),
+        "recipe %s (%s): %d training, %d validation cases",
+        *(recipe.name, recipe.step.name, len(train_cases), len(val_cases)),
     )
     models: dict[str, nn.Module] = {}
     history: list[dict[str, Any]] = []
     per_arch: dict[str, Any] = {}
     for arch in recipe.archs:
-        trainer = ArchTrainer(arch, recipe, train_cases, val_cases, out, run, progress)
-        models[arch], state = trainer.fit(resume=resume)
-        history += state.history
-        per_arch[arch] = {
-            "best_epoch": state.best_epoch,
-            "best_val_map": finite_or_none(state.best_map),
-            "epochs": state.epoch,
-            "stopped_on_plateau": state.stopped,
-        }
-
-    input_size = {arch: recipe.size_for(arch) for arch in recipe.archs}
-    degree = {arch: recipe.degree_for(arch) for arch in recipe.archs}
-    window = recipe.windowing_for_step()
-    metrics = ensemble_validation(
-        models, val_cases, recipe, input_size=input_size, degree=degree, windowing=window, device=run.device
-    )
-    metrics["per_arch"] = per_arch
-    bundle_dir = out / "bundle"
-    meta = BundleMeta(
-        recipe=recipe.to_dict(),
-        label_order=recipe.label_order,
-        windowing=window,
-        thresholds=metrics["thresholds"],
-        input_size=input_size,
-        degree=degree,
-    )
-    save_bundle(bundle_dir, {arch: m.cpu() for arch, m in models.items()}, meta)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    (out / "history.json").write_text(json.dumps(history, indent=1) + "\n", encoding="utf-8")
-    logger.info("bundle written to %s (ensemble val mAP %s)", bundle_dir, metrics["val_map"])
-    return TrainResult(bundle_dir, metrics, history)
+        models[arch], per_arch[arch], rows = train_arch(
+            recipe, arch, train_cases, val_cases, out_dir, device=device, progress=progress, resume=resume
+        )
+        history += rows
+    return assemble(recipe, models, val_cases, out_dir, per_arch=per_arch, history=history, device=device)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from ml.ensemble import thresholds_for_sensitivity
 from ml.recipes import Recipe
 from ml.stats import mean_average_precision, per_class_average_precision, roc_auc
 
-__all__ = ["ensemble_validation", "finite_or_none"]
+__all__ = ["cohort_metrics", "ensemble_validation", "finite_or_none"]
 
 
 def finite_or_none(value: float) -> float | None:
@@ -107,3 +107,44 @@ def ensemble_validation(
         "n_val_slices": len(sp),
         "n_val_positive_cases": {label: int(cy[:, c].sum()) for c, label in enumerate(labels)},
     }
+
+
+def cohort_metrics(
+    case_truth: np.ndarray,
+    case_probs: np.ndarray,
+    label_order: Sequence[str],
+    thresholds: Mapping[str, float | None],
+) -> dict[str, Any]:
+    """Case-level metrics of a cohort (the paper's Table 1 columns) at fixed operating points.
+
+    Args:
+        case_truth: ``(N, C)`` 0/1 case labels (a label is present when any slice has it).
+        case_probs: ``(N, C)`` case probabilities (max over slices).
+        label_order: the C labels.
+        thresholds: label -> operating point chosen on validation (None: no decision for that label).
+
+    Returns:
+        ``auc``, ``sensitivity``, ``specificity`` (label -> value or None where undefined), ``n_cases`` and
+        ``n_positive`` per label.
+    """
+    y = np.asarray(case_truth).astype(np.int64)
+    p = np.asarray(case_probs, dtype=np.float64)
+    if y.shape != p.shape or y.ndim != 2 or y.shape[1] != len(label_order):
+        raise ValueError(
+            f"case_truth and case_probs must both be (N, {len(label_order)}), got {y.shape}, {p.shape}"
+        )
+    out: dict[str, Any] = {
+        "n_cases": len(y),
+        "auc": {},
+        "sensitivity": {},
+        "specificity": {},
+        "n_positive": {},
+    }
+    for c, label in enumerate(label_order):
+        t = thresholds.get(label)
+        sens, spec = _rates(y[:, c], p[:, c], math.nan if t is None else float(t))
+        both = 0 < y[:, c].sum() < len(y)
+        out["auc"][label] = finite_or_none(roc_auc(y[:, c], p[:, c])) if both else None
+        out["sensitivity"][label], out["specificity"][label] = sens, spec
+        out["n_positive"][label] = int(y[:, c].sum())
+    return out
