@@ -12,12 +12,17 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ml.stats import binary_inputs
+# The operating-point rules live with the other statistics; imported here under their historical home.
+from ml.stats import (
+    PrecisionOperatingPoints,
+    threshold_for_sensitivity,
+    thresholds_for_min_precision,
+    thresholds_for_sensitivity,
+)
 
 __all__ = [
     "PrecisionOperatingPoints",
@@ -125,111 +130,3 @@ def case_probabilities(slice_probs: ArrayLike) -> NDArray[np.float64]:
     if p.ndim != 2 or p.shape[0] == 0:
         raise ValueError(f"slice_probs must be (Z >= 1, C), got {p.shape}")
     return p.max(axis=0)
-
-
-def threshold_for_sensitivity(y_true: ArrayLike, scores: ArrayLike, target: float = 0.95) -> float:
-    """The highest threshold whose sensitivity is at least ``target`` (SCIENCE.md A "operating point").
-
-    The paper's "high-sensitivity point chosen on the validation set": among all thresholds ``t`` with
-    ``TPR(score >= t) >= target``, the highest, hence the best specificity. It is always one of the scores.
-
-    Args:
-        y_true: ``(N,)`` 0/1 validation labels (at least one positive).
-        scores: ``(N,)`` scores.
-        target: sensitivity to reach, in (0, 1].
-
-    Raises:
-        ValueError: no positive label, or target outside (0, 1].
-    """
-    from sklearn.metrics import roc_curve
-
-    y, s = binary_inputs(y_true, scores)
-    if not 0 < target <= 1:
-        raise ValueError(f"target sensitivity must be in (0, 1], got {target}")
-    if y.sum() == 0:
-        raise ValueError("sensitivity is undefined without a positive label")
-    _, tpr, thresholds = roc_curve(y, s, drop_intermediate=False)
-    # TPR is a fraction of integer counts; allow for its rounding when target is such a fraction.
-    first = int(np.argmax(tpr >= target - 1e-12))
-    return float(thresholds[first])
-
-
-def thresholds_for_sensitivity(
-    y_true: ArrayLike, scores: ArrayLike, target: float = 0.95
-) -> NDArray[np.float64]:
-    """``threshold_for_sensitivity`` per class of ``(N, C)`` arrays; NaN for a class without positives."""
-    y = np.asarray(y_true)
-    s = np.asarray(scores, dtype=np.float64)
-    if y.ndim != 2 or y.shape != s.shape:
-        raise ValueError(f"y_true and scores must both be (N, C), got {y.shape} and {s.shape}")
-    return np.array(
-        [
-            threshold_for_sensitivity(y[:, c], s[:, c], target) if y[:, c].any() else np.nan
-            for c in range(y.shape[1])
-        ]
-    )
-
-
-@dataclass(frozen=True)
-class PrecisionOperatingPoints:
-    """Per-class operating points at a minimum precision (Lewicki et al., SCIENCE.md B).
-
-    Attributes:
-        thresholds: ``(C,)`` the chosen threshold, NaN where ``reached`` is False.
-        precision: ``(C,)`` precision at that threshold (NaN when not reached).
-        recall: ``(C,)`` recall at that threshold (NaN when not reached).
-        reached: ``(C,)`` False where no threshold gives precision >= the minimum (or the class has no
-            positive label): the caller must pick another rule for that class.
-    """
-
-    thresholds: NDArray[np.float64]
-    precision: NDArray[np.float64]
-    recall: NDArray[np.float64]
-    reached: NDArray[np.bool_]
-
-
-def _min_precision_point(
-    y: NDArray[np.bool_], s: NDArray[np.float64], min_precision: float
-) -> tuple[float, float, float]:
-    from sklearn.metrics import precision_recall_curve
-
-    if y.sum() == 0:
-        return np.nan, np.nan, np.nan
-    precision, recall, thresholds = precision_recall_curve(y, s, drop_intermediate=False)
-    # The last (precision 1, recall 0) point has no threshold.
-    precision, recall = precision[:-1], recall[:-1]
-    ok = precision >= min_precision
-    if not ok.any():
-        return np.nan, np.nan, np.nan
-    best = recall[ok].max()
-    # Equal recall at a higher threshold means fewer false positives: take the highest such threshold.
-    candidates = np.flatnonzero(ok & (recall == best))
-    i = int(candidates[np.argmax(thresholds[candidates])])
-    return float(thresholds[i]), float(precision[i]), float(recall[i])
-
-
-def thresholds_for_min_precision(
-    y_true: ArrayLike, scores: ArrayLike, min_precision: float = 0.7
-) -> PrecisionOperatingPoints:
-    """Per class, the threshold of highest recall whose precision is at least ``min_precision``.
-
-    Lewicki et al.'s "fixed minimum precision" operating point (SCIENCE.md B: precision >= 0.7 raised mean
-    recall to 0.875). Ties in recall go to the highest threshold (best precision). Where no threshold reaches
-    the precision, or the class has no positive label, the class is reported with ``reached=False`` and NaN.
-
-    Args:
-        y_true: ``(N, C)`` 0/1 labels.
-        scores: ``(N, C)`` scores.
-        min_precision: the precision floor in [0, 1].
-    """
-    y = np.asarray(y_true)
-    s = np.asarray(scores, dtype=np.float64)
-    if y.ndim != 2 or y.shape != s.shape:
-        raise ValueError(f"y_true and scores must both be (N, C), got {y.shape} and {s.shape}")
-    if not 0 <= min_precision <= 1:
-        raise ValueError(f"min_precision must be in [0, 1], got {min_precision}")
-    points = [
-        _min_precision_point(*binary_inputs(y[:, c], s[:, c]), min_precision) for c in range(y.shape[1])
-    ]
-    thresholds, precision, recall = (np.array(v, dtype=np.float64) for v in zip(*points, strict=True))
-    return PrecisionOperatingPoints(thresholds, precision, recall, ~np.isnan(thresholds))
