@@ -3,6 +3,7 @@
     .venv/bin/python bench/ml_phantom.py [--train 120] [--val 40] [--test 40] [--size 128]
         [--slices-min 24] [--slices-max 28] [--seed 0] [--steps M1,M2,M3,M4] [--epochs N]
         [--max-steps-per-epoch N] [--threads 1] [--out DIR] [--budget-minutes 10] [--quiet]
+        [--no-explain] [--loc-slices 100] [--quick]
 
 1. **Data.** ``train + val + test`` phantom cases (``ml.phantom.generate_dataset``, tqdm) are written to
    ``OUT/phantom/<options>/`` once; a rerun with the same options reuses them (and the HU ``.npy`` cache of
@@ -24,6 +25,16 @@ ANY operating point is chosen the bundle's way (``ml.ensemble.thresholds_for_sen
 target) on that score over the validation cases. The printed table (Fig. 3 style: rows M1..M4) is also
 written to ``OUT/ml_phantom-<options>.json``. ``--budget-minutes`` only guides: the projected total is
 printed after each step, with a hint when it overshoots. ``ml`` only; Django is never imported.
+
+4. **Explainability** (skip with ``--no-explain``), on the last step's bundle (M4 by default):
+   the localisation check of SCIENCE.md A: the eq. 5 map of ANY (``ml.explain.explain_case``) on up to
+   ``--loc-slices`` positive test slices with ground-truth bleeding points (``ground_truth.json``), the
+   share of points inside the 20 % segmentation, overall and on slices with 1-2 vs >= 3 points (paper: 78.1,
+   91.1 and 75.5 %), and the mean segmentation area as % of the head (paper 8.9 +/- 2.1 %); then the atlas
+   (``ml.explain.build_bundle_atlas``) over the training slices: entries per label and build time.
+
+``--quick`` gives the smallest run (a smoke test of the whole script, seconds on 2 cores); flags given
+explicitly still win.
 """
 
 from __future__ import annotations
@@ -47,11 +58,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ml.bundle import load_bundle  # noqa: E402
+from ml.cam import localisation_overlap, points_in_segmentation  # noqa: E402
 from ml.data import CaseData, load_phantom_dataset  # noqa: E402
 from ml.ensemble import thresholds_for_sensitivity  # noqa: E402
+from ml.explain import build_bundle_atlas, explain_case  # noqa: E402
 from ml.infer import predict_bundle  # noqa: E402
 from ml.labels import ANY, LABELS, SUBTYPES  # noqa: E402
-from ml.phantom import GENERATOR_VERSION, PhantomConfig, generate_dataset, read_manifest  # noqa: E402
+from ml.phantom import (  # noqa: E402
+    GENERATOR_VERSION,
+    PhantomConfig,
+    generate_dataset,
+    read_ground_truth,
+    read_manifest,
+)
 from ml.recipes import RECIPES, STEPS, Recipe  # noqa: E402
 from ml.stats import mean_average_precision, roc_auc  # noqa: E402
 from ml.train import train  # noqa: E402
@@ -252,6 +271,90 @@ def evaluate(
     return out
 
 
+# ------------------------------------------------------------------------------------ explainability
+
+
+def localisation_check(
+    bundle: Any, folder: Path, test_cases: Sequence[CaseData], max_slices: int
+) -> dict[str, Any]:
+    """Bleeding points inside the ANY attention segmentation, and its area as % of the head (module doc 4)."""
+    flags: list[list[bool]] = []
+    areas: list[float] = []
+    started = time.perf_counter()
+    for case in test_cases:
+        if len(flags) >= max_slices:
+            break
+        truth = read_ground_truth(folder / case.case_id)
+        points: dict[int, list[tuple[int, int]]] = {}
+        for p in truth.points:
+            points.setdefault(p.slice, []).append((p.x, p.y))
+        any_col = LABELS.index(ANY)
+        chosen = [k for k in sorted(points) if case.labels[k, any_col] > 0][: max_slices - len(flags)]
+        if not chosen:
+            continue
+        explained = explain_case(bundle, np.asarray(case.volume()), slices=chosen, labels=[ANY])
+        for item in explained:
+            flags.append(points_in_segmentation(item.segmentation, points[item.slice_index]).tolist())
+            areas.append(item.area_percent)
+    seconds = time.perf_counter() - started
+    overlap = localisation_overlap(flags)
+    area = np.array([a for a in areas if math.isfinite(a)])
+    return {
+        "overlap": overlap.to_dict(),
+        "area_percent_mean": float(area.mean()) if area.size else None,
+        "area_percent_sd": float(area.std(ddof=1)) if area.size > 1 else None,
+        "n_slices": len(flags),
+        "seconds": seconds,
+    }
+
+
+def atlas_summary(bundle: Any, train_cases: Sequence[CaseData], quiet: bool) -> dict[str, Any]:
+    """Build the atlas over the training slices: entries per label, filters, build time (module doc 4)."""
+    from tqdm import tqdm
+
+    with tqdm(total=sum(c.n_slices for c in train_cases), unit="slice", desc="atlas", disable=quiet) as bar:
+        atlas = build_bundle_atlas(bundle, train_cases, progress=bar.update)
+    return {
+        "arch": atlas.arch,
+        "entries": len(atlas.entries),
+        "per_label": atlas.counts(),
+        "filters": sum(atlas.n_filters.values()),
+        "blocks": list(atlas.blocks),
+        "capped_entries": sum(e.capped for e in atlas.entries),
+        "n_images": atlas.n_images,
+        "build_seconds": atlas.build_seconds,
+    }
+
+
+def _percent(count: dict[str, Any]) -> str:
+    if count["percent"] is None:
+        return f"{count['inside']}/{count['total']} (n/a)"
+    return f"{count['inside']}/{count['total']} ({count['percent']:.1f} %)"
+
+
+def format_explain(step: str, doc: dict[str, Any]) -> str:
+    loc, atlas = doc["localisation"], doc["atlas"]
+    overlap = loc["overlap"]
+    area = "n/a"
+    if loc["area_percent_mean"] is not None:
+        sd = loc["area_percent_sd"]
+        area = f"{loc['area_percent_mean']:.1f}" + ("" if sd is None else f" +/- {sd:.1f}")
+    per_label = ", ".join(f"{label} {n}" for label, n in atlas["per_label"].items())
+    return "\n".join(
+        [
+            f"Explainability of the {step} bundle ({atlas['arch']}): ANY attention maps on "
+            f"{loc['n_slices']} positive test slices with bleeding points ({loc['seconds']:.1f} s)",
+            f"  points in the 20 % segmentation: {_percent(overlap['overall'])}  [paper 260/333 (78.1 %)]",
+            f"    slices with 1-2 points: {_percent(overlap['slices_1_2_points'])}  [paper 51/56 (91.1 %)]",
+            f"    slices with >= 3: {_percent(overlap['slices_3plus_points'])}  [paper 209/277 (75.5 %)]",
+            f"  segmentation area: {area} % of the head  [paper 8.9 +/- 2.1 %]",
+            f"  atlas: {atlas['entries']} entries ({per_label}) from {atlas['filters']} filters of "
+            f"{len(atlas['blocks'])} blocks over {atlas['n_images']} training slices, "
+            f"built in {atlas['build_seconds']:.1f} s ({atlas['capped_entries']} counts capped)",
+        ]
+    )
+
+
 # -------------------------------------------------------------------------------------------- table
 
 
@@ -295,11 +398,34 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"work folder (default {DEFAULT_OUT})")
     p.add_argument("--budget-minutes", type=float, default=10.0, help="time budget to compare with (guide)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--no-explain", action="store_true", help="skip the localisation check and the atlas")
+    p.add_argument(
+        "--loc-slices", type=int, default=100, help="positive test slices for the localisation check (100)"
+    )
+    p.add_argument("--quick", action="store_true", help="smallest settings: a smoke test of the script")
     return p
+
+
+#: ``--quick``: defaults of a smoke run (flags given explicitly still win).
+QUICK: dict[str, Any] = {
+    "train": 8,
+    "val": 3,
+    "test": 3,
+    "size": 64,
+    "input_size": 64,
+    "slices_min": 8,
+    "slices_max": 8,
+    "steps": "M4",
+    "epochs": 1,
+    "max_steps_per_epoch": 3,
+    "loc_slices": 20,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
+    if parser.parse_known_args(argv)[0].quick:
+        parser.set_defaults(**QUICK)
     args = parser.parse_args(argv)
     steps = [s.strip().upper() for s in args.steps.split(",") if s.strip()]
     unknown = [s for s in steps if s not in STEPS]
@@ -388,6 +514,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"vs budget {args.budget_minutes:g} min{hint}"
             )
 
+    explain_doc: dict[str, Any] | None = None
+    if not args.no_explain:
+        last = rows[-1]
+        bundle = load_bundle(last["bundle"])
+        if ANY not in bundle.label_order:
+            print(f"\nexplainability skipped: the {last['step']} bundle has no ANY output")
+        else:
+            explain_doc = {
+                "step": last["step"],
+                "localisation": localisation_check(bundle, folder, test_cases, args.loc_slices),
+                "atlas": atlas_summary(bundle, train_cases, args.quiet),
+            }
+
     total_s = time.perf_counter() - started
     print(f"\nFig. 3-style ablation on phantoms ({len(test_cases)} test cases; AUCs at case level):")
     print(format_table(rows))
@@ -419,8 +558,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "rows": rows,
         "data_seconds": data_s,
+        "explain": explain_doc,
         "total_seconds": total_s,
     }
+    if explain_doc is not None:
+        print("\n" + format_explain(explain_doc["step"], explain_doc))
     json_path = args.out / f"ml_phantom-{options_tag(args)}.json"
     json_path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     over = " (over budget)" if total_s > budget_s else ""
