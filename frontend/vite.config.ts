@@ -20,6 +20,8 @@ export default defineConfig({
         main: src("main.ts"),
         upload: src("upload.ts"),
         viewer: src("viewer.ts"),
+        modeling: src("modeling.ts"),
+        review: src("review.ts"),
       },
     },
   },

@@ -4,9 +4,11 @@ from rest_framework.routers import DefaultRouter
 
 from ichweb.imaging import api as imaging_api
 from ichweb.labeling import api as labeling_api
+from ichweb.modeling import api as modeling_api
 
 router = DefaultRouter()
 # Both /api/v1/slices/1/hu and .../hu/ resolve (pixel URLs read better without the slash).
 router.trailing_slash = "/?"
 imaging_api.register(router)
 labeling_api.register(router)
+modeling_api.register(router)

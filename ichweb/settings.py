@@ -192,6 +192,17 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Modeling: where training and inference run ("" = CUDA when there is one, else CPU), how much work the
+# atlas and the maps may take, and after how long without a heartbeat a run or job counts as lost.
+ICHWEB_TRAIN_DEVICE = env_str("ICHWEB_TRAIN_DEVICE", "")
+ICHWEB_ATLAS_MAX_SLICES = env_int("ICHWEB_ATLAS_MAX_SLICES", 4000, minimum=1)
+ICHWEB_MAX_MAPS_PER_JOB = env_int("ICHWEB_MAX_MAPS_PER_JOB", 48)
+ICHWEB_BASIS_TOP_K = env_int("ICHWEB_BASIS_TOP_K", 5, minimum=1)
+ICHWEB_STALE_AFTER_S = env_int("ICHWEB_STALE_AFTER_S", 600, minimum=1)
+# Queue names work is sent to (GPU hosts consume ICHWEB_GPU_QUEUE with --concurrency 1).
+ICHWEB_GPU_QUEUE = env_str("ICHWEB_GPU_QUEUE", "gpu")
+ICHWEB_DEFAULT_QUEUE = env_str("ICHWEB_DEFAULT_QUEUE", "default")
+
 #: Tests and single-process tools may run tasks in-process; never in a deployment.
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 

@@ -17,6 +17,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("studies/", include("ichweb.imaging.urls")),
     path("labeling/", include("ichweb.labeling.urls")),
+    path("models/", include("ichweb.modeling.urls")),
     path("reader-studies/", include("ichweb.readerstudy.urls")),
     path("dashboards/", include("ichweb.analytics.urls")),
     path("api/v1/", include(router.urls)),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -66,6 +68,17 @@ def mallory(db):
     return UserFactory(username="mallory")
 
 
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Two busy cores: torch's second thread only waits. One thread keeps training tests fast."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def database_url() -> str:
     """A URL for the database the tests use, for processes started by a test (e.g. a worker)."""
     s = connection.settings_dict
@@ -81,9 +94,19 @@ class Worker:
     queue: str
     process: subprocess.Popen[bytes]
 
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool children at once (its own process group): a lost host."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
 
 @pytest.fixture
 def celery_worker_process(transactional_db) -> Iterator[Worker]:
+    yield from start_worker()
+
+
+def start_worker(extra_env: dict[str, str] | None = None, queue: str | None = None) -> Iterator[Worker]:
     """A real ``celery worker`` subprocess on the configured broker, consuming a queue of its own.
 
     The private queue keeps a developer's running worker from taking the test's tasks; the worker uses the
@@ -91,14 +114,20 @@ def celery_worker_process(transactional_db) -> Iterator[Worker]:
     """
     from ichweb.celery import app
 
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    name = f"{queue}@localhost"
+    extra_env = extra_env or {}
+    queue = queue or f"test-{uuid.uuid4().hex[:8]}"
+    name = f"{queue}-{uuid.uuid4().hex[:4]}@localhost"
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
         "ICHWEB_VAR_DIR": str(django_settings.VAR_DIR),
+        "MEDIA_ROOT": str(django_settings.MEDIA_ROOT),
         "SECRET_KEY": django_settings.SECRET_KEY,
+        # Work the worker itself sends on (next training step, recovery) goes to its private queue too.
+        "ICHWEB_GPU_QUEUE": queue,
+        "ICHWEB_DEFAULT_QUEUE": queue,
+        **extra_env,
     }
     cmd = [
         sys.executable,
@@ -118,7 +147,7 @@ def celery_worker_process(transactional_db) -> Iterator[Worker]:
         "--without-gossip",
         "--without-mingle",
     ]
-    process = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    process = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
     try:
         deadline = time.monotonic() + 90
         while not app.control.ping(destination=[name], timeout=0.5):
@@ -132,4 +161,6 @@ def celery_worker_process(transactional_db) -> Iterator[Worker]:
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
@@ -26,6 +27,7 @@ from django.utils import timezone
 from ichweb.imaging.assemble import SeriesPlan, group_by_series, plan_series
 from ichweb.imaging.dicom import CtSlice, Refusal, init_reader, read_job
 from ichweb.imaging.models import ImportJob, Series, Slice, Study
+from ichweb.imaging.signals import series_imported
 from ichweb.imaging.sources import InputFile, Limits, expand
 
 log = logging.getLogger(__name__)
@@ -185,6 +187,13 @@ def _store_study(study_uid: str, plans: list[SeriesPlan], *, user) -> tuple[Stud
                 (staging / plan.first.series_uid).rename(final)
                 moved.append(final)
                 statuses[plan.first.series_uid] = ""
+            new_ids = list(
+                study.series.filter(series_uid__in=[p.first.series_uid for p in new]).values_list(
+                    "pk", flat=True
+                )
+            )
+            if new_ids:
+                transaction.on_commit(partial(series_imported.send, sender=Series, series_ids=new_ids))
     except BaseException:
         for path in moved:
             shutil.rmtree(path, ignore_errors=True)

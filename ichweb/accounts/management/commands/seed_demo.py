@@ -25,7 +25,11 @@ DEMO_USERS: dict[str, tuple[str, ...]] = {
     "admin": (Role.ADMIN,),
 }
 #: Demo data of each room, in data-flow order: dotted paths of callables taking the command's stdout.
-DEMO_STEPS: list[str] = ["ichweb.imaging.demo.seed", "ichweb.labeling.demo.seed"]
+DEMO_STEPS: list[str] = [
+    "ichweb.imaging.demo.seed",
+    "ichweb.labeling.demo.seed",
+    "ichweb.modeling.demo.seed",
+]
 
 
 class Command(BaseCommand):

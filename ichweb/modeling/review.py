@@ -1,0 +1,115 @@
+"""The review document of a series: everything the review page shows, in one JSON object."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+
+from ichweb.imaging.models import Series
+from ichweb.modeling.models import AttentionMap, InferenceJob, ModelVersion, PredictionBasis, Stage
+from ichweb.modeling.training import active_model
+
+
+def _job(series: Series, version_id: int | None) -> InferenceJob | None:
+    jobs = InferenceJob.objects.filter(series=series).select_related("model_version")
+    if version_id is not None:
+        return jobs.filter(model_version_id=version_id).first()
+    active = active_model()
+    if active is not None:
+        job = jobs.filter(model_version=active).first()
+        if job is not None:
+            return job
+    return jobs.filter(status=Stage.SUCCEEDED).order_by("-finished_at").first()
+
+
+def _entry(basis: PredictionBasis) -> dict[str, Any]:
+    e = basis.entry
+    return {
+        "rank": basis.rank,
+        "distance": round(basis.distance, 5),
+        "entry": {
+            "id": e.pk,
+            "label": e.label,
+            "block": e.block,
+            "filter": e.filter,
+            "relevance": e.relevance,
+            "source_series": e.source_series_id,
+            "source_slice_index": e.source_slice_index,
+            "patch_url": reverse("atlasentry-patch", args=[e.pk]),
+            "map_url": reverse("atlasentry-map", args=[e.pk]),
+        },
+    }
+
+
+def _map(amap: AttentionMap) -> dict[str, Any]:
+    basis = [b for b in amap.basis.all() if b.kind == PredictionBasis.Kind.TOP]
+    return {
+        "id": amap.pk,
+        "index": amap.index,
+        "label": amap.label,
+        "arch": amap.arch,
+        "probability": amap.probability,
+        "area_percent": amap.area_percent,
+        "map_url": reverse("attentionmap-map", args=[amap.pk]),
+        "overlay_url": reverse("attentionmap-overlay", args=[amap.pk]),
+        "basis": [_entry(b) for b in basis],
+    }
+
+
+def review_document(series: Series, version_id: int | None = None) -> dict[str, Any]:
+    """Predictions of ``series`` by the chosen (default: active) model, with maps and prediction basis."""
+    slices = list(series.slices.order_by("index").values("id", "index"))
+    doc: dict[str, Any] = {
+        "series": {
+            "id": series.pk,
+            "study": series.study_id,
+            "n_slices": series.n_slices,
+            "rows": series.rows,
+            "columns": series.columns,
+            "slices": [
+                {"index": s["index"], "id": s["id"], "image_url": reverse("slice-image", args=[s["id"]])}
+                for s in slices
+            ],
+        },
+        "models": [
+            {"id": v.pk, "name": v.name, "is_active": v.is_active}
+            for v in ModelVersion.objects.filter(jobs__series=series).distinct()
+        ],
+        "job": None,
+    }
+    job = _job(series, version_id)
+    if job is None:
+        return doc
+    version = job.model_version
+    doc["model"] = {
+        "id": version.pk,
+        "name": version.name,
+        "archs": version.archs,
+        "is_active": version.is_active,
+    }
+    doc["job"] = {
+        "id": job.pk,
+        "status": job.status,
+        "progress": job.progress,
+        "message": job.message,
+        "error": job.error,
+        "finished_at": job.finished_at,
+        "url": reverse("inferencejob-detail", args=[job.pk]),
+    }
+    if job.status != Stage.SUCCEEDED:
+        return doc
+    labels = list(version.label_order)
+    doc.update(
+        labels=labels,
+        thresholds=job.thresholds,
+        case={
+            label: {"probability": job.case_probabilities.get(label), "positive": job.positive.get(label)}
+            for label in labels
+        },
+        slice_probabilities=[p.probabilities for p in job.slice_predictions.order_by("index")],
+        maps=[
+            _map(m) for m in job.attention_maps.order_by("index", "label").prefetch_related("basis__entry")
+        ],
+    )
+    return doc
