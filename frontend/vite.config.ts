@@ -22,6 +22,7 @@ export default defineConfig({
         viewer: src("viewer.ts"),
         modeling: src("modeling.ts"),
         review: src("review.ts"),
+        dashboards: src("dashboards.ts"),
       },
     },
   },

@@ -2,6 +2,7 @@
 
 from rest_framework.routers import DefaultRouter
 
+from ichweb.analytics import api as analytics_api
 from ichweb.imaging import api as imaging_api
 from ichweb.labeling import api as labeling_api
 from ichweb.modeling import api as modeling_api
@@ -12,3 +13,4 @@ router.trailing_slash = "/?"
 imaging_api.register(router)
 labeling_api.register(router)
 modeling_api.register(router)
+analytics_api.register(router)

@@ -19,6 +19,7 @@ import {
 } from "chart.js";
 
 import { apiJson } from "./lib/api";
+import { type CaseContext, renderContext } from "./review/context";
 import {
   callText,
   chartSeries,
@@ -77,6 +78,19 @@ export class ReviewPage {
     });
     this.drawChart();
     this.show(initialSlice(doc));
+    void this.loadContext();
+  }
+
+  async loadContext(): Promise<void> {
+    const section = this.root.querySelector<HTMLElement>('[data-role="context"]');
+    const body = this.root.querySelector<HTMLElement>('[data-role="context-body"]');
+    const url = section?.dataset["url"];
+    if (!section || !body || !url) return;
+    try {
+      renderContext(body, await apiJson<CaseContext>(url), this.doc.labels ?? []);
+    } catch (error) {
+      body.textContent = `Study context unavailable: ${String(error)}`;
+    }
   }
 
   renderCase(): void {

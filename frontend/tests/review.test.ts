@@ -63,3 +63,29 @@ describe("review model", () => {
     expect(callText(null)).toBe("no decision");
   });
 });
+
+describe("study context", () => {
+  it("hides reads until reading is over and names disagreements", async () => {
+    const { summaryLine, renderContext } = await import("../src/review/context");
+    const hidden = { project: { id: 1, name: "P" }, reading_over: false };
+    expect(summaryLine(hidden)).toContain("reads stay hidden");
+    const over = {
+      project: { id: 1, name: "P" },
+      reading_over: true,
+      reads: [
+        { reader: "bob", excluded: false, IPH: 1, ANY: 1 },
+        { reader: "barbara", excluded: false, IPH: 0, ANY: 1 },
+      ],
+      unanimous: { IPH: false, ANY: true },
+      project_fleiss_kappa_any: 0.5,
+      project_percent_agreement_any: 0.75,
+      model_auc_any: 0.9,
+    };
+    expect(summaryLine(over)).toContain("readers differ on IPH");
+    expect(summaryLine(over)).toContain("0.500");
+    const target = document.createElement("div");
+    renderContext(target, { series: 1, ground_truth: { IPH: 1, ANY: 1 }, projects: [over] }, ["IPH", "ANY"]);
+    expect(target.querySelectorAll("tbody tr")).toHaveLength(2);
+    expect(target.textContent).toContain("Ground truth: IPH, ANY");
+  });
+});
