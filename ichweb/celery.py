@@ -1,6 +1,6 @@
 """The Celery application and the one decorator every ICHweb task goes through.
 
-Workers: ``celery -A ichweb worker -Q default,gpu`` (one process serves both queues on a small machine);
+Workers: ``celery -A ichweb worker -Q default`` and, one task at a time, ``-Q gpu --concurrency 1``;
 on GPU hosts ``celery -A ichweb worker -Q gpu --concurrency 1``.
 """
 
