@@ -86,6 +86,15 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _summary(state: ArchState) -> dict[str, Any]:
+    return {
+        "best_epoch": state.best_epoch,
+        "best_val_map": finite_or_none(state.best_map),
+        "epochs": state.epoch,
+        "stopped_on_plateau": state.stopped,
+    }
+
+
 def train_arch(
     recipe: Recipe,
     arch: str,
@@ -116,13 +125,7 @@ def train_arch(
     _seed_everything(recipe.seed)
     trainer = ArchTrainer(arch, recipe, train_cases, val_cases, out, run, progress)
     model, state = trainer.fit(resume=resume)
-    summary = {
-        "best_epoch": state.best_epoch,
-        "best_val_map": finite_or_none(state.best_map),
-        "epochs": state.epoch,
-        "stopped_on_plateau": state.stopped,
-    }
-    return model, summary, list(state.history)
+    return model, _summary(state), list(state.history)
 
 
 def trained_arch(recipe: Recipe, arch: str, out_dir: str | Path) -> tuple[nn.Module, dict[str, Any], list]:
@@ -138,13 +141,7 @@ def trained_arch(recipe: Recipe, arch: str, out_dir: str | Path) -> tuple[nn.Mod
     state = ArchState(**ckpt["state"])
     model = build_architecture(arch, recipe.n_outputs)
     model.load_state_dict(state.best_state if state.best_state is not None else ckpt["model"])
-    summary = {
-        "best_epoch": state.best_epoch,
-        "best_val_map": finite_or_none(state.best_map),
-        "epochs": state.epoch,
-        "stopped_on_plateau": state.stopped,
-    }
-    return model.eval(), summary, list(state.history)
+    return model.eval(), _summary(state), list(state.history)
 
 
 def assemble(

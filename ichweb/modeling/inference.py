@@ -64,10 +64,7 @@ def request_inference(
 def dispatch(job: InferenceJob) -> None:
     from ichweb.modeling import tasks
 
-    job.attempt += 1
-    job.status, job.heartbeat_at = Stage.QUEUED, timezone.now()
-    job.save(update_fields=["attempt", "status", "heartbeat_at"])
-    job_id, attempt = job.pk, job.attempt
+    job_id, attempt = job.pk, job.next_attempt()
     transaction.on_commit(
         lambda: tasks.run_inference.apply_async(
             kwargs={"job_id": job_id, "attempt": attempt}, queue=settings.ICHWEB_GPU_QUEUE
@@ -129,8 +126,8 @@ def map_slices(
     """The (slice, label) pairs that get an attention map: slices predicted positive for a label.
 
     A label counts where its slice probability reaches the label's threshold (none: not mapped); at most
-    ``ICHWEB_MAX_MAPS_PER_JOB`` pairs, the most probable first. A case with no positive slice still gets the
-    "any ICH" map of its most probable slice, so a negative call can be reviewed too.
+    ``ICHWEB_MAX_MAPS_PER_JOB`` pairs, the most probable first. The "any ICH" map of the case's most
+    probable slice is always among them, so every call, negative ones too, can be reviewed.
     """
     pairs: list[tuple[float, int, str]] = []
     for c, label in enumerate(labels):
@@ -139,12 +136,14 @@ def map_slices(
             continue
         for z in np.flatnonzero(slices[:, c] >= t):
             pairs.append((float(slices[z, c]), int(z), label))
-    if not pairs and "ANY" in labels and len(slices):
-        # A negative call is explained too: where the model looked on its most suspicious slice.
-        z = int(np.argmax(slices[:, labels.index("ANY")]))
-        pairs.append((float(slices[z, labels.index("ANY")]), z, "ANY"))
     pairs.sort(key=lambda item: -item[0])
     chosen = pairs[: settings.ICHWEB_MAX_MAPS_PER_JOB]
+    if "ANY" in labels and len(slices):
+        # Always explained, positive or negative call: "any ICH" on the most suspicious slice.
+        z = int(np.argmax(slices[:, labels.index("ANY")]))
+        top = (float(slices[z, labels.index("ANY")]), z, "ANY")
+        if all((zz, ll) != (z, "ANY") for _, zz, ll in chosen):
+            chosen = [*chosen[: max(settings.ICHWEB_MAX_MAPS_PER_JOB - 1, 0)], top]
     return sorted((z, label) for _, z, label in chosen)
 
 

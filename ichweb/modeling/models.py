@@ -57,6 +57,13 @@ class Dispatched(models.Model):
     def finished(self) -> bool:
         return self.status in FINISHED
 
+    def next_attempt(self) -> int:
+        """Queue the row again under a new dispatch token (messages of older attempts become no-ops)."""
+        self.attempt += 1
+        self.status, self.heartbeat_at = Stage.QUEUED, timezone.now()
+        self.save(update_fields=["attempt", "status", "heartbeat_at"])
+        return self.attempt
+
 
 class TrainingRun(Dispatched):
     """A recipe trained on a frozen dataset snapshot; one task per net, then assembly; gives a ModelVersion.

@@ -9,7 +9,9 @@ turns any late redelivery of the old message into a no-op.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -21,36 +23,35 @@ from ichweb.modeling.models import InferenceJob, Stage, TrainingRun
 log = logging.getLogger(__name__)
 
 
+def _note_recovery(run: TrainingRun) -> None:
+    run.progress = {
+        **run.progress,
+        "message": "resuming after a lost worker",
+        "recoveries": run.progress.get("recoveries", 0) + 1,
+    }
+    run.save(update_fields=["progress"])
+
+
 def recover_stale(max_age_s: float | None = None) -> dict[str, list[int]]:
     """Re-dispatch unfinished runs and jobs whose heartbeat is older than ``max_age_s``; returns their ids."""
     age = settings.ICHWEB_STALE_AFTER_S if max_age_s is None else max_age_s
     cutoff = timezone.now() - timedelta(seconds=age)
     recovered: dict[str, list[int]] = {"runs": [], "jobs": []}
-    active = (Stage.QUEUED, Stage.RUNNING)
-    for run_id in TrainingRun.objects.filter(status__in=active, heartbeat_at__lt=cutoff).values_list(
-        "pk", flat=True
-    ):
-        with transaction.atomic():
-            run = TrainingRun.objects.select_for_update().get(pk=run_id)
-            if run.finished or run.heartbeat_at is None or run.heartbeat_at >= cutoff:
-                continue
-            run.progress = {
-                **run.progress,
-                "message": "resuming after a lost worker",
-                "recoveries": run.progress.get("recoveries", 0) + 1,
-            }
-            run.save(update_fields=["progress"])
-            training.dispatch(run)
-            recovered["runs"].append(run_id)
-    for job_id in InferenceJob.objects.filter(status__in=active, heartbeat_at__lt=cutoff).values_list(
-        "pk", flat=True
-    ):
-        with transaction.atomic():
-            job = InferenceJob.objects.select_for_update().get(pk=job_id)
-            if job.finished or job.heartbeat_at is None or job.heartbeat_at >= cutoff:
-                continue
-            inference.dispatch(job)
-            recovered["jobs"].append(job_id)
+    kinds: list[tuple[str, Any, Callable[[Any], None], Callable[[Any], None] | None]] = [
+        ("runs", TrainingRun, training.dispatch, _note_recovery),
+        ("jobs", InferenceJob, inference.dispatch, None),
+    ]
+    for key, model, dispatch, note in kinds:
+        stale = model.objects.filter(status__in=(Stage.QUEUED, Stage.RUNNING), heartbeat_at__lt=cutoff)
+        for pk in stale.values_list("pk", flat=True):
+            with transaction.atomic():
+                row = model.objects.select_for_update().get(pk=pk)
+                if row.finished or row.heartbeat_at is None or row.heartbeat_at >= cutoff:
+                    continue  # finished or picked up since the query
+                if note is not None:
+                    note(row)
+                dispatch(row)
+                recovered[key].append(pk)
     if recovered["runs"] or recovered["jobs"]:
         log.warning("re-dispatched stale work: %s", recovered)
     return recovered

@@ -119,10 +119,7 @@ def dispatch(run: TrainingRun) -> None:
     """Bump the attempt and send the run's next step to the gpu queue after the transaction commits."""
     from ichweb.modeling import tasks
 
-    run.attempt += 1
-    run.status, run.heartbeat_at = Stage.QUEUED, timezone.now()
-    run.save(update_fields=["attempt", "status", "heartbeat_at"])
-    run_id, attempt = run.pk, run.attempt
+    run_id, attempt = run.pk, run.next_attempt()
     transaction.on_commit(
         lambda: tasks.run_training_step.apply_async(
             kwargs={"run_id": run_id, "attempt": attempt}, queue=settings.ICHWEB_GPU_QUEUE
