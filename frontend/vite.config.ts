@@ -23,6 +23,7 @@ export default defineConfig({
         modeling: src("modeling.ts"),
         review: src("review.ts"),
         dashboards: src("dashboards.ts"),
+        readerstudy: src("readerstudy.ts"),
       },
     },
   },

@@ -6,6 +6,7 @@ from ichweb.analytics import api as analytics_api
 from ichweb.imaging import api as imaging_api
 from ichweb.labeling import api as labeling_api
 from ichweb.modeling import api as modeling_api
+from ichweb.readerstudy import api as readerstudy_api
 
 router = DefaultRouter()
 # Both /api/v1/slices/1/hu and .../hu/ resolve (pixel URLs read better without the slash).
@@ -13,4 +14,5 @@ router.trailing_slash = "/?"
 imaging_api.register(router)
 labeling_api.register(router)
 modeling_api.register(router)
+readerstudy_api.register(router)
 analytics_api.register(router)

@@ -13,7 +13,7 @@ from ichweb.labeling.models import Read, SliceLabel, SubtypeFlags
 from ichweb.modeling.models import InferenceJob, ModelVersion, Stage, TrainingRun
 from ml.labels import LABELS
 from tests.accounts.factories import UserFactory
-from tests.modeling.conftest import gt_phantom_dir, gt_studies  # noqa: F401, F811 -- shared fixtures
+from tests.modeling.conftest import gt_phantom_dir, gt_studies  # noqa: F401 -- shared fixtures
 
 
 @dataclass
@@ -26,7 +26,7 @@ class Cohort:
 
 
 @pytest.fixture
-def cohort(gt_studies, alice, bob) -> Cohort:
+def cohort(gt_studies, alice, bob) -> Cohort:  # noqa: F811 -- the imported fixture
     from ichweb.analytics.services import case_truth
 
     series = [s.series.get(kind="standard").pk for s in gt_studies]

@@ -1,0 +1,92 @@
+"""The consensus step of the localisation task: two participants' bleeding points merged into the
+reference points of each slice, by a lead or one of the two, once both have finished localisation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
+
+from ichweb.readerstudy.models import LocalisationItem, ReaderStudy, ReferencePoints
+from ichweb.readerstudy.services import Conflict, can_manage, clean_points, progress
+
+
+def consensus_pair(study: ReaderStudy) -> tuple[Any, Any] | None:
+    if study.consensus_first_id is None or study.consensus_second_id is None:
+        return None
+    return study.consensus_first, study.consensus_second
+
+
+def can_merge(study: ReaderStudy, user) -> bool:
+    """A lead, an admin or one of the two consensus participants."""
+    pair = consensus_pair(study)
+    return pair is not None and (can_manage(user) or user.pk in (pair[0].pk, pair[1].pk))
+
+
+def require_consensus_open(study: ReaderStudy) -> tuple[Any, Any]:
+    """Both consensus participants must have finished localisation (neither may see the other's earlier)."""
+    pair = consensus_pair(study)
+    if pair is None:
+        raise Conflict("This study has no consensus participants.")
+    waiting = [u.get_username() for u in pair if not progress(study, u).localisation_finished]
+    if waiting:
+        raise Conflict(
+            f"The consensus opens when both have finished localisation; waiting for {', '.join(waiting)}."
+        )
+    return pair
+
+
+def merge_points(
+    first: Sequence[Sequence[float]], second: Sequence[Sequence[float]], radius: float
+) -> list[list[float]]:
+    """Both participants' points, each pair closer than ``radius`` merged into its midpoint.
+
+    Pairs are matched closest first, each point at most once; unmatched points of either are kept.
+    """
+    pairs = sorted(
+        (math.dist(a, b), i, j)
+        for i, a in enumerate(first)
+        for j, b in enumerate(second)
+        if math.dist(a, b) <= radius
+    )
+    used_a: set[int] = set()
+    used_b: set[int] = set()
+    merged: list[list[float]] = []
+    for _, i, j in pairs:
+        if i in used_a or j in used_b:
+            continue
+        used_a.add(i)
+        used_b.add(j)
+        a, b = first[i], second[j]
+        merged.append([round((a[0] + b[0]) / 2, 1), round((a[1] + b[1]) / 2, 1)])
+    merged += [list(p) for i, p in enumerate(first) if i not in used_a]
+    merged += [list(p) for j, p in enumerate(second) if j not in used_b]
+    return merged
+
+
+def consensus_of(item: LocalisationItem, pair: tuple[Any, Any]) -> dict[str, Any]:
+    """Both participants' points, the merged proposal and the recorded reference (``None`` until saved)."""
+    marks = {m.participant_id: m.points for m in item.marks.filter(participant__in=pair)}
+    first, second = marks.get(pair[0].pk, []), marks.get(pair[1].pk, [])
+    reference = ReferencePoints.objects.filter(item=item).first()
+    return {
+        "first": {"participant": pair[0].get_username(), "points": first},
+        "second": {"participant": pair[1].get_username(), "points": second},
+        "proposal": merge_points(first, second, item.study.merge_radius_px),
+        "reference": None if reference is None else reference.points,
+    }
+
+
+@transaction.atomic
+def record_reference(item: LocalisationItem, user, points: Any) -> ReferencePoints:
+    """Save the (edited) consensus points of an item as its reference points."""
+    require_consensus_open(item.study)
+    series = item.case.series
+    cleaned = clean_points(points, series.columns, series.rows)
+    reference, _ = ReferencePoints.objects.update_or_create(
+        item=item, defaults={"points": cleaned, "merged_by": user}
+    )
+    return reference

@@ -1,0 +1,437 @@
+"""The participant's task routes, nested under ``/api/v1/reader-studies/{study_id}/``:
+
+* ``cases/``: blinded case reads in the participant's order; ``cases/{id}/slices/{index}/image.png``.
+* ``localisation/``: bleeding points on the material slices, open once every case is read.
+* ``questionnaire/``: the slice, its attention overlay and the four candidate sets under letters a-d,
+  open only once the localisation task is finished (409 before).
+* ``consensus/``: the two consensus participants' points merged into reference points (a lead or one of
+  the two, once both finished localisation).
+
+Nothing here names a study, series or patient, shows model output before the questionnaire, or shows
+another participant's answers (the consensus step excepted, by design and after localisation). Handlers
+take ``format`` because the router mounts every route with a format suffix (``.json``) too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.db.models import Model
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from ichweb.imaging import render
+from ichweb.imaging.api import PIXEL_RENDERERS, _cached_binary
+from ichweb.imaging.serializers import ImageQuerySerializer
+from ichweb.modeling.training import atlas_dir
+from ichweb.readerstudy import consensus, material, services
+from ichweb.readerstudy.api import RuleErrors
+from ichweb.readerstudy.models import (
+    CaseRead,
+    LocalisationItem,
+    LocalisationMark,
+    QuestionnaireAnswer,
+    ReaderStudy,
+    StudyCase,
+)
+from ichweb.readerstudy.serializers import (
+    ChoiceSerializer,
+    HeartbeatSerializer,
+    PointsSerializer,
+    ReadSerializer,
+    TaskRowSerializer,
+)
+
+IMAGE_PARAMS = [OpenApiParameter("preset", str, enum=render.PRESETS), OpenApiParameter("size", int)]
+PNG = {(200, "image/png"): bytes}
+OBJECT = {200: OpenApiTypes.OBJECT}
+
+
+def _neighbours(order: Sequence[Model], current: Model) -> dict[str, Any]:
+    """1-based number, total, and the previous and next ids around ``current`` in a participant's order."""
+    i = order.index(current)
+    return {
+        "number": i + 1,
+        "total": len(order),
+        "previous": order[i - 1].pk if i > 0 else None,
+        "next": order[i + 1].pk if i + 1 < len(order) else None,
+    }
+
+
+def _slice_png(request: Request, etag: str, volume: Callable[[], np.ndarray], index: int) -> HttpResponse:
+    query = ImageQuerySerializer(data=request.query_params.dict())
+    query.is_valid(raise_exception=True)
+    preset, size = query.validated_data["preset"], query.validated_data.get("size")
+    return _cached_binary(
+        request,
+        f"{etag}-{index}-{preset}-{size or 0}",
+        "image/png",
+        lambda: render.png_bytes(np.asarray(volume()[index]), preset, size),
+    )
+
+
+def _file_png(request: Request, path: Path, etag: str) -> HttpResponse:
+    if not path.is_file():
+        raise Http404("image file missing; a lead can rebuild the study's material")
+    return _cached_binary(request, etag, "image/png", path.read_bytes)
+
+
+class _StudyTask(RuleErrors, viewsets.GenericViewSet):
+    """A task route of one study that the caller takes part in (404 for anyone else)."""
+
+    queryset = ReaderStudy.objects.none()
+    lookup_value_regex = r"\d+"
+    basename = ""
+
+    @cached_property
+    def study(self) -> ReaderStudy:
+        return get_object_or_404(services.participant_studies(self.request.user), pk=self.kwargs["study_id"])
+
+    def url(self, name: str, pk: int, **kwargs: Any) -> str:
+        return reverse(f"{self.basename}-{name}", kwargs={"study_id": self.study.pk, "pk": pk, **kwargs})
+
+    def page(self, rows: list[dict[str, Any]]) -> Response:
+        return self.get_paginated_response(self.paginate_queryset(rows))
+
+
+# --- case reads ---------------------------------------------------------------------------------------------
+
+
+class CaseViewSet(_StudyTask):
+    basename = "readerstudy-case"
+
+    def _case(self, pk: str) -> StudyCase:
+        return get_object_or_404(self.study.cases.select_related("series"), pk=pk)
+
+    def document(self, case: StudyCase) -> dict[str, Any]:
+        user = self.request.user
+        read = CaseRead.objects.filter(case=case, participant=user).first()
+        submitted = read is not None and read.submitted_at is not None
+        later = LocalisationMark.objects.filter(item__study=self.study, participant=user).exists()
+        return {
+            "id": case.pk,
+            **_neighbours(services.ordered_cases(self.study, user), case),
+            "n_slices": case.series.n_slices,
+            "rows": case.series.rows,
+            "columns": case.series.columns,
+            "slices": [
+                {"index": i, "image_url": self.url("image", case.pk, index=i)}
+                for i in range(case.series.n_slices)
+            ],
+            "read": {"ich": read.ich, "subtypes": read.codes, "confidence": read.confidence}
+            if submitted
+            else None,
+            "editable": not submitted or (self.study.answers_changeable and not later),
+        }
+
+    @extend_schema(responses=TaskRowSerializer(many=True))
+    def list(self, request: Request, study_id: str, format: str | None = None) -> Response:
+        """The cases in this participant's order, with which are read."""
+        done = set(
+            CaseRead.objects.filter(
+                case__study=self.study, participant=request.user, submitted_at__isnull=False
+            ).values_list("case_id", flat=True)
+        )
+        order = services.ordered_cases(self.study, request.user)
+        return self.page(
+            [
+                {"id": c.pk, "number": n, "submitted": c.pk in done, "url": self.url("detail", c.pk)}
+                for n, c in enumerate(order, start=1)
+            ]
+        )
+
+    @extend_schema(responses=OBJECT)
+    def retrieve(self, request: Request, study_id: str, pk: str, format: str | None = None) -> Response:
+        return Response(self.document(self._case(pk)))
+
+    @extend_schema(request=ReadSerializer, responses=OBJECT)
+    @action(detail=True, methods=["put"])
+    def read(self, request: Request, study_id: str, pk: str, format: str | None = None) -> Response:
+        """Submit (or, where the study allows, change) the read: ICH present, subtypes, confidence 0-100."""
+        case = self._case(pk)
+        form = ReadSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        services.submit_read(case, request.user, **form.validated_data)
+        return Response(self.document(case))
+
+    @extend_schema(request=HeartbeatSerializer, responses={204: None})
+    @action(detail=True, methods=["post"])
+    def heartbeat(self, request: Request, study_id: str, pk: str, format: str | None = None) -> Response:
+        """Reading time: ``seconds`` since the last beat (bounded by the server's clock and 60 s)."""
+        form = HeartbeatSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        services.add_reading_time(self._case(pk), request.user, form.validated_data["seconds"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(parameters=IMAGE_PARAMS, responses=PNG)
+    @action(
+        detail=True,
+        url_path=r"slices/(?P<index>\d+)/image.png",
+        url_name="image",
+        renderer_classes=PIXEL_RENDERERS,
+    )
+    def image(
+        self, request: Request, study_id: str, pk: str, index: str, format: str | None = None
+    ) -> HttpResponse:
+        """A slice of the case, windowed on the server (``preset``), optionally shrunk (``size``)."""
+        case = self._case(pk)
+        if int(index) >= case.series.n_slices:
+            raise Http404("no such slice")
+        return _slice_png(request, f"rs{self.study.pk}-c{case.pk}", case.series.volume, int(index))
+
+
+# --- localisation -------------------------------------------------------------------------------------------
+
+
+class _ItemTask(_StudyTask):
+    """A task over the study's material slices."""
+
+    def gate(self) -> None:
+        services.require_localisation_open(self.study, self.request.user)
+
+    def items(self) -> list[LocalisationItem]:
+        """The task's items in the order this caller sees them."""
+        return services.ordered_items(self.study, self.request.user)
+
+    @cached_property
+    def order(self) -> list[LocalisationItem]:
+        return self.items()
+
+    def _item(self, pk: str) -> LocalisationItem:
+        self.gate()
+        item = next((i for i in self.order if str(i.pk) == pk), None)
+        if item is None:
+            raise Http404("no such item in this task")
+        return item
+
+    def base(self, item: LocalisationItem) -> dict[str, Any]:
+        series = item.case.series
+        return {
+            "id": item.pk,
+            **_neighbours(self.order, item),
+            "rows": series.rows,
+            "columns": series.columns,
+            "image_url": self.url("image", item.pk),
+        }
+
+    def slice_image(self, request: Request, pk: str) -> HttpResponse:
+        item = self._item(pk)
+        return _slice_png(request, f"rs{self.study.pk}-i{item.pk}", item.case.series.volume, item.slice.index)
+
+
+class LocalisationViewSet(_ItemTask):
+    basename = "readerstudy-localisation"
+
+    def document(self, item: LocalisationItem) -> dict[str, Any]:
+        user = self.request.user
+        mark = LocalisationMark.objects.filter(item=item, participant=user).first()
+        later = QuestionnaireAnswer.objects.filter(item__study=self.study, participant=user).exists()
+        return {
+            **self.base(item),
+            "points": mark.points if mark else [],
+            "submitted": mark is not None,
+            "editable": mark is None or (self.study.answers_changeable and not later),
+        }
+
+    @extend_schema(responses=TaskRowSerializer(many=True))
+    def list(self, request: Request, study_id: str, format: str | None = None) -> Response:
+        self.gate()
+        done = set(
+            LocalisationMark.objects.filter(item__study=self.study, participant=request.user).values_list(
+                "item_id", flat=True
+            )
+        )
+        return self.page(
+            [
+                {"id": i.pk, "number": n, "submitted": i.pk in done, "url": self.url("detail", i.pk)}
+                for n, i in enumerate(self.order, start=1)
+            ]
+        )
+
+    @extend_schema(responses=OBJECT)
+    def retrieve(self, request: Request, study_id: str, pk: str, format: str | None = None) -> Response:
+        return Response(self.document(self._item(pk)))
+
+    @extend_schema(request=PointsSerializer, responses=OBJECT)
+    def update(self, request: Request, study_id: str, pk: str, format: str | None = None) -> Response:
+        """Submit the bleeding points of the slice (an empty list: no bleeding found)."""
+        item = self._item(pk)
+        form = PointsSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        services.submit_points(item, request.user, form.validated_data["points"])
+        return Response(self.document(item))
+
+    @extend_schema(parameters=IMAGE_PARAMS, responses=PNG)
+    @action(detail=True, url_path="image.png", url_name="image", renderer_classes=PIXEL_RENDERERS)
+    def image(self, request: Request, study_id: str, pk: str, format: str | None = None) -> HttpResponse:
+        return self.slice_image(request, pk)
+
+
+# --- questionnaire ------------------------------------------------------------------------------------------
+
+
+class QuestionnaireViewSet(_ItemTask):
+    basename = "readerstudy-questionnaire"
+
+    def gate(self) -> None:
+        services.require_questionnaire_open(self.study, self.request.user)
+
+    def items(self) -> list[LocalisationItem]:
+        allowed = set(services.questionnaire_items(self.study).values_list("pk", flat=True))
+        return [i for i in super().items() if i.pk in allowed]
+
+    def document(self, item: LocalisationItem) -> dict[str, Any]:
+        answer = QuestionnaireAnswer.objects.filter(item=item, participant=self.request.user).first()
+        options = services.options(self.study, self.request.user, item)
+        return {
+            **self.base(item),
+            "overlay_url": self.url("overlay", item.pk),
+            "options": [
+                {
+                    "letter": letter,
+                    "patch_url": self.url("option", item.pk, letter=letter, kind="patch"),
+                    "map_url": self.url("option", item.pk, letter=letter, kind="map"),
+                }
+                for letter, _ in options
+            ],
+            "choice": answer.letter if answer else None,
+            "editable": answer is None or self.study.answers_changeable,
+        }
+
+    @extend_schema(responses=TaskRowSerializer(many=True))
+    def list(self, request: Request, study_id: str, format: str | None = None) -> Response:
+        self.gate()
+        done = set(
+            QuestionnaireAnswer.objects.filter(item__study=self.study, participant=request.user).values_list(
+                "item_id", flat=True
+            )
+        )
+        return self.page(
+            [
+                {"id": i.pk, "number": n, "submitted": i.pk in done, "url": self.url("detail", i.pk)}
+                for n, i in enumerate(self.order, start=1)
+            ]
+        )
+
+    @extend_schema(responses=OBJECT)
+    def retrieve(self, request: Request, study_id: str, pk: str, format: str | None = None) -> Response:
+        return Response(self.document(self._item(pk)))
+
+    @extend_schema(request=ChoiceSerializer, responses=OBJECT)
+    def update(self, request: Request, study_id: str, pk: str, format: str | None = None) -> Response:
+        """Choose the candidate set (a-d) most similar in morphology to the slice's attention."""
+        item = self._item(pk)
+        form = ChoiceSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        services.submit_answer(item, request.user, form.validated_data["choice"])
+        return Response(self.document(item))
+
+    @extend_schema(parameters=IMAGE_PARAMS, responses=PNG)
+    @action(detail=True, url_path="image.png", url_name="image", renderer_classes=PIXEL_RENDERERS)
+    def image(self, request: Request, study_id: str, pk: str, format: str | None = None) -> HttpResponse:
+        return self.slice_image(request, pk)
+
+    @extend_schema(responses=PNG)
+    @action(detail=True, url_path="overlay.png", url_name="overlay", renderer_classes=PIXEL_RENDERERS)
+    def overlay(self, request: Request, study_id: str, pk: str, format: str | None = None) -> HttpResponse:
+        """The attention map in colour, opacity growing with attention, to lay over the slice."""
+        item = self._item(pk)
+        return _file_png(request, material.overlay_path(item), f"rs{self.study.pk}-i{item.pk}-overlay")
+
+    @extend_schema(responses=PNG)
+    @action(
+        detail=True,
+        url_path=r"options/(?P<letter>[a-d])/(?P<kind>patch|map).png",
+        url_name="option",
+        renderer_classes=PIXEL_RENDERERS,
+    )
+    def option(
+        self, request: Request, study_id: str, pk: str, letter: str, kind: str, format: str | None = None
+    ) -> HttpResponse:
+        """The atlas exemplar of candidate ``letter``: its image patch or its activation map."""
+        item = self._item(pk)
+        candidate = dict(services.options(self.study, request.user, item)).get(letter)
+        if candidate is None:
+            raise Http404("no such option")
+        entry = candidate.entry
+        path = atlas_dir(entry.model_version) / "images" / f"{entry.index:05d}_{kind}.png"
+        return _file_png(request, path, f"rs{self.study.pk}-i{item.pk}-{letter}-{kind}-{request.user.pk}")
+
+
+# --- consensus ----------------------------------------------------------------------------------------------
+
+
+class ConsensusViewSet(_ItemTask):
+    """Open to a lead or an admin and to the study's two consensus participants."""
+
+    basename = "readerstudy-consensus"
+    pair: tuple[Any, Any]
+
+    @cached_property
+    def study(self) -> ReaderStudy:
+        study = get_object_or_404(services.visible_studies(self.request.user), pk=self.kwargs["study_id"])
+        if not consensus.can_merge(study, self.request.user):
+            raise PermissionDenied("Only a lead or the study's two consensus participants merge points.")
+        return study
+
+    def gate(self) -> None:
+        self.pair = consensus.require_consensus_open(self.study)
+
+    def items(self) -> list[LocalisationItem]:
+        return list(self.study.items.select_related("case__series", "slice").order_by("position"))
+
+    @extend_schema(responses=TaskRowSerializer(many=True))
+    def list(self, request: Request, study_id: str, format: str | None = None) -> Response:
+        self.gate()
+        merged = set(self.study.items.filter(reference__isnull=False).values_list("pk", flat=True))
+        return self.page(
+            [
+                {"id": i.pk, "number": n, "has_reference": i.pk in merged, "url": self.url("detail", i.pk)}
+                for n, i in enumerate(self.order, start=1)
+            ]
+        )
+
+    @extend_schema(responses=OBJECT)
+    def retrieve(self, request: Request, study_id: str, pk: str, format: str | None = None) -> Response:
+        item = self._item(pk)
+        return Response(
+            {
+                **self.base(item),
+                **consensus.consensus_of(item, self.pair),
+                "radius": self.study.merge_radius_px,
+            }
+        )
+
+    @extend_schema(request=PointsSerializer, responses=OBJECT)
+    def update(self, request: Request, study_id: str, pk: str, format: str | None = None) -> Response:
+        """Save the edited merge as the slice's reference points."""
+        item = self._item(pk)
+        form = PointsSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        consensus.record_reference(item, request.user, form.validated_data["points"])
+        return self.retrieve(request, study_id, pk)
+
+    @extend_schema(parameters=IMAGE_PARAMS, responses=PNG)
+    @action(detail=True, url_path="image.png", url_name="image", renderer_classes=PIXEL_RENDERERS)
+    def image(self, request: Request, study_id: str, pk: str, format: str | None = None) -> HttpResponse:
+        return self.slice_image(request, pk)
+
+
+def register(router: Any) -> None:
+    nested = r"reader-studies/(?P<study_id>\d+)"
+    router.register(f"{nested}/cases", CaseViewSet, basename=CaseViewSet.basename)
+    router.register(f"{nested}/localisation", LocalisationViewSet, basename=LocalisationViewSet.basename)
+    router.register(f"{nested}/questionnaire", QuestionnaireViewSet, basename=QuestionnaireViewSet.basename)
+    router.register(f"{nested}/consensus", ConsensusViewSet, basename=ConsensusViewSet.basename)

@@ -1,0 +1,420 @@
+"""The rules of a reader study: who takes part and sees what, task order, answers and their locking.
+
+Blinding: a participant reaches only their own answers, the cohort's pixels through the study's routes and,
+once the localisation task is finished, the questionnaire's own material. Tasks open in order (case reads,
+then localisation, then the questionnaire); an answer may be changed only when the study allows it and
+only while its task is the participant's current one, so nothing seen in a later task can leak back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Count, F, QuerySet
+from django.utils import timezone
+
+from ichweb.accounts.roles import Role, has_role
+from ichweb.labeling.models import Case as LabelingCase
+from ichweb.labeling.models import Project, SubtypeFlags
+from ichweb.modeling.models import ModelVersion
+from ichweb.readerstudy import material
+from ichweb.readerstudy.models import (
+    Candidate,
+    CaseRead,
+    CohortKind,
+    LocalisationItem,
+    LocalisationMark,
+    MaterialLabel,
+    QuestionnaireAnswer,
+    ReaderStudy,
+    StudyCase,
+)
+
+#: A heartbeat adds at most this many seconds of reading time, and never more than the time since the last.
+HEARTBEAT_MAX_S = 60.0
+#: The most bleeding points one slice may carry.
+MAX_POINTS = 64
+LETTERS = "abcd"
+MANAGER_ROLES = (Role.LEAD, Role.ADMIN)
+
+T = TypeVar("T")
+
+
+class ReaderStudyError(ValueError):
+    """A request that breaks a rule (HTTP 400); ``field`` names the input at fault."""
+
+    def __init__(self, message: str, field: str = "detail") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class Conflict(ReaderStudyError):
+    """A request the study's state refuses (HTTP 409): a task not open yet, a locked answer."""
+
+
+# --- access ---------------------------------------------------------------------------------------------
+
+
+def can_manage(user) -> bool:
+    return has_role(user, *MANAGER_ROLES)
+
+
+def visible_studies(user) -> QuerySet[ReaderStudy]:
+    """Leads and admins see every study; a participant sees the studies they take part in."""
+    if can_manage(user):
+        return ReaderStudy.objects.all()
+    if not has_role(user, Role.READER):
+        return ReaderStudy.objects.none()
+    return ReaderStudy.objects.filter(participants=user)
+
+
+def participant_studies(user) -> QuerySet[ReaderStudy]:
+    """The studies ``user`` takes part in (while they hold the reader role)."""
+    if not has_role(user, Role.READER):
+        return ReaderStudy.objects.none()
+    return ReaderStudy.objects.filter(participants=user)
+
+
+# --- creating and managing --------------------------------------------------------------------------------
+
+
+def eligible_cases() -> QuerySet[LabelingCase]:
+    """Labeling cases with ground truth that is not excluded: what a cohort may be made of."""
+    return LabelingCase.objects.filter(ground_truth__isnull=False, ground_truth__excluded=False)
+
+
+def readers() -> QuerySet[Any]:
+    """Users who may take part in a study (the reader role)."""
+    return get_user_model().objects.filter(groups__name=Role.READER).distinct().order_by("username")
+
+
+def cohort_cases(project: Project | None, cases: Sequence[LabelingCase]) -> list[LabelingCase]:
+    """The chosen ``cases``, or without them every case of ``project`` with usable ground truth."""
+    if cases:
+        if project is not None and any(c.project_id != project.pk for c in cases):
+            raise ReaderStudyError("some chosen cases are not of the chosen project", field="cases")
+        return list(cases)
+    if project is None:
+        raise ReaderStudyError("choose cases, or a project to take all of its cases", field="cases")
+    found = list(eligible_cases().filter(project=project).order_by("position", "pk"))
+    if not found:
+        raise ReaderStudyError("this project has no cases with usable ground truth", field="project")
+    return found
+
+
+def _check_people(participants: Sequence[Any], consensus: Sequence[Any]) -> None:
+    if not participants:
+        raise ReaderStudyError("choose at least one participant", field="participants")
+    not_readers = sorted(u.get_username() for u in participants if not has_role(u, Role.READER))
+    if not_readers:
+        raise ReaderStudyError(
+            f"participants need the reader role: {', '.join(not_readers)}", field="participants"
+        )
+    if consensus and (len(set(consensus)) != 2 or not set(consensus) <= set(participants)):
+        raise ReaderStudyError("choose two different participants for the consensus", field="consensus")
+
+
+@transaction.atomic
+def create_study(
+    *,
+    lead,
+    name: str,
+    cohort_name: str,
+    cases: Sequence[LabelingCase],
+    participants: Sequence[Any],
+    consensus: Sequence[Any] = (),
+    cohort_kind: str = CohortKind.RETROSPECTIVE,
+    model_version: ModelVersion | None = None,
+    material_label: str = MaterialLabel.ANY,
+    slices_per_case: int = 1,
+    answers_changeable: bool = False,
+    merge_radius_px: float = 10.0,
+    description: str = "",
+) -> tuple[ReaderStudy, material.MaterialReport]:
+    """Create a study on ``cases`` (their series and ground truth) and prepare its material."""
+    if not cases:
+        raise ReaderStudyError("choose at least one case with ground truth", field="cases")
+    ids = [c.pk for c in cases]
+    usable = set(eligible_cases().filter(pk__in=ids).values_list("pk", flat=True))
+    missing = [pk for pk in ids if pk not in usable]
+    if missing:
+        raise ReaderStudyError(
+            f"cases without usable ground truth (none, or excluded): {', '.join(map(str, missing))}",
+            field="cases",
+        )
+    series = [c.series_id for c in cases]
+    if len(set(series)) != len(series):
+        raise ReaderStudyError("two chosen cases show the same series; choose each series once", "cases")
+    _check_people(participants, consensus)
+    if slices_per_case < 1:
+        raise ReaderStudyError("at least one slice per case", field="slices_per_case")
+    study = ReaderStudy.objects.create(
+        name=name,
+        description=description,
+        cohort_name=cohort_name,
+        cohort_kind=cohort_kind,
+        model_version=model_version,
+        material_label=material_label,
+        slices_per_case=slices_per_case,
+        answers_changeable=answers_changeable,
+        merge_radius_px=merge_radius_px,
+        consensus_first=consensus[0] if consensus else None,
+        consensus_second=consensus[1] if consensus else None,
+        created_by=lead,
+    )
+    study.participants.set(participants)
+    StudyCase.objects.bulk_create(
+        StudyCase(study=study, series_id=c.series_id, source=c, position=i) for i, c in enumerate(cases)
+    )
+    return study, material.prepare_material(study)
+
+
+@transaction.atomic
+def update_study(study: ReaderStudy, changes: dict[str, Any]) -> ReaderStudy:
+    """Apply validated ``changes`` of name, description, ``answers_changeable`` or participants (the two
+    consensus participants must stay)."""
+    study = ReaderStudy.objects.select_for_update().get(pk=study.pk)
+    participants = changes.pop("participants", None)
+    for key, value in changes.items():
+        setattr(study, key, value)
+    study.save()
+    if participants is not None:
+        pair = [u for u in (study.consensus_first, study.consensus_second) if u is not None]
+        _check_people(participants, pair)
+        study.participants.set(participants)
+    return study
+
+
+# --- per-participant order ---------------------------------------------------------------------------------
+
+
+def _rng(*parts: object) -> random.Random:
+    """A generator seeded by ``parts`` alone: the same order in every process and on every visit."""
+    digest = hashlib.sha256(":".join(map(str, ("readerstudy", *parts))).encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))  # noqa: S311 -- an order, not a secret
+
+
+def shuffled(items: Sequence[T], *seed: object) -> list[T]:
+    out = list(items)
+    _rng(*seed).shuffle(out)
+    return out
+
+
+def ordered_cases(study: ReaderStudy, user) -> list[StudyCase]:
+    """The cohort in this participant's random order (seeded by study and participant)."""
+    return shuffled(list(study.cases.order_by("position")), study.pk, user.pk, "cases")
+
+
+def ordered_items(study: ReaderStudy, user) -> list[LocalisationItem]:
+    items = study.items.select_related("case__series", "slice").order_by("position")
+    return shuffled(list(items), study.pk, user.pk, "items")
+
+
+def questionnaire_items(study: ReaderStudy) -> QuerySet[LocalisationItem]:
+    """Items that have the four candidate sets (a model without an atlas gives none)."""
+    return (
+        study.items.annotate(n_candidates=Count("candidates"))
+        .filter(n_candidates=len(LETTERS))
+        .order_by("position")
+    )
+
+
+def options(
+    study: ReaderStudy, user, item: LocalisationItem, candidates: Sequence[Candidate] | None = None
+) -> list[tuple[str, Candidate]]:
+    """The item's candidates under the letters a-d, in an order fixed per participant and item.
+
+    ``candidates``: the item's candidates when already loaded (any order), to save the query.
+    """
+    ranked = sorted(item.candidates.all() if candidates is None else candidates, key=lambda c: c.rank)
+    return list(zip(LETTERS, shuffled(ranked, study.pk, user.pk, "options", item.pk), strict=False))
+
+
+# --- progress and gates ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    reads: tuple[int, int]
+    localisation: tuple[int, int]
+    questionnaire: tuple[int, int]
+
+    @property
+    def reads_finished(self) -> bool:
+        return self.reads[0] == self.reads[1]
+
+    @property
+    def localisation_finished(self) -> bool:
+        return self.reads_finished and self.localisation[0] == self.localisation[1]
+
+    @property
+    def finished(self) -> bool:
+        return self.localisation_finished and self.questionnaire[0] == self.questionnaire[1]
+
+    def to_dict(self) -> dict[str, Any]:
+        def task(counts: tuple[int, int], is_open: bool) -> dict[str, Any]:
+            return {"done": counts[0], "total": counts[1], "open": is_open}
+
+        return {
+            "reads": task(self.reads, True),
+            "localisation": task(self.localisation, self.reads_finished),
+            "questionnaire": task(self.questionnaire, self.localisation_finished),
+            "finished": self.finished,
+        }
+
+
+def progress(study: ReaderStudy, user) -> Progress:
+    q_items = questionnaire_items(study).values("pk")
+    return Progress(
+        reads=(
+            CaseRead.objects.filter(case__study=study, participant=user, submitted_at__isnull=False).count(),
+            study.cases.count(),
+        ),
+        localisation=(
+            LocalisationMark.objects.filter(item__study=study, participant=user).count(),
+            study.items.count(),
+        ),
+        questionnaire=(
+            QuestionnaireAnswer.objects.filter(item__in=q_items, participant=user).count(),
+            len(q_items),
+        ),
+    )
+
+
+def require_localisation_open(study: ReaderStudy, user) -> Progress:
+    state = progress(study, user)
+    if not state.reads_finished:
+        done, total = state.reads
+        raise Conflict(
+            f"The localisation task opens once every case is read: {done} of {total} reads submitted."
+        )
+    return state
+
+
+def require_questionnaire_open(study: ReaderStudy, user) -> Progress:
+    state = require_localisation_open(study, user)
+    if not state.localisation_finished:
+        done, total = state.localisation
+        raise Conflict(
+            "The prediction-basis questionnaire opens only after the localisation task is finished: "
+            f"{done} of {total} slices marked."
+        )
+    return state
+
+
+def _check_change(study: ReaderStudy, what: str, later_task_started: bool) -> None:
+    if not study.answers_changeable:
+        raise Conflict(f"This {what} is submitted and this study locks submitted answers.")
+    if later_task_started:
+        raise Conflict(f"This {what} can no longer change: you have started the next task.")
+
+
+# --- case reads --------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def submit_read(case: StudyCase, user, *, ich: bool, subtypes: Sequence[str], confidence: int) -> CaseRead:
+    """Record (or, where allowed, change) a participant's read of a case."""
+    if subtypes and not ich:
+        raise ReaderStudyError("a subtype was chosen but ICH is marked absent", field="subtypes")
+    read, _ = CaseRead.objects.select_for_update().get_or_create(case=case, participant=user)
+    if read.submitted_at is not None:
+        started = LocalisationMark.objects.filter(item__study_id=case.study_id, participant=user).exists()
+        _check_change(case.study, "read", started)
+    read.ich, read.confidence = ich, confidence
+    for key, value in SubtypeFlags.flags(subtypes).items():
+        setattr(read, key, value)
+    read.submitted_at = read.submitted_at or timezone.now()
+    read.save()
+    return read
+
+
+def add_reading_time(case: StudyCase, user, seconds: float) -> None:
+    """Count a heartbeat of reading time: at most ``HEARTBEAT_MAX_S`` and the wall time since the last one.
+
+    Time counts while the read can still be answered (not yet submitted, or changeable).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        read, _ = CaseRead.objects.select_for_update().get_or_create(case=case, participant=user)
+        if read.submitted_at is not None and not case.study.answers_changeable:
+            return
+        bound = HEARTBEAT_MAX_S
+        if read.last_beat_at is not None:
+            bound = min(bound, (now - read.last_beat_at).total_seconds())
+        CaseRead.objects.filter(pk=read.pk).update(
+            reading_seconds=F("reading_seconds") + max(0.0, min(float(seconds), bound)), last_beat_at=now
+        )
+
+
+# --- localisation ------------------------------------------------------------------------------------------
+
+
+def clean_points(points: Any, columns: int, rows: int, field: str = "points") -> list[list[float]]:
+    """``[[x, y], ...]`` inside a ``columns`` x ``rows`` slice (x = column), rounded to 0.1 px."""
+    if not isinstance(points, list) or len(points) > MAX_POINTS:
+        raise ReaderStudyError(f"send a list of at most {MAX_POINTS} [x, y] points", field=field)
+    out: list[list[float]] = []
+    for n, point in enumerate(points, start=1):
+        ok = isinstance(point, list | tuple) and len(point) == 2
+        values = [float(v) for v in point] if ok and all(_is_number(v) for v in point) else []
+        if len(values) != 2 or not all(math.isfinite(v) for v in values):
+            raise ReaderStudyError(f"point {n} is not a pair of numbers [x, y]", field=field)
+        x, y = values
+        if not (0 <= x <= columns - 1 and 0 <= y <= rows - 1):
+            raise ReaderStudyError(
+                f"point {n} ({x:g}, {y:g}) lies outside the {columns} x {rows} image", field=field
+            )
+        out.append([round(x, 1), round(y, 1)])
+    return out
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@transaction.atomic
+def submit_points(item: LocalisationItem, user, points: Any) -> LocalisationMark:
+    """Record a participant's bleeding points on an item (none is an answer too: no bleed found)."""
+    study = item.study
+    require_localisation_open(study, user)
+    series = item.case.series
+    cleaned = clean_points(points, series.columns, series.rows)
+    mark = LocalisationMark.objects.select_for_update().filter(item=item, participant=user).first()
+    if mark is None:
+        return LocalisationMark.objects.create(
+            item=item, participant=user, points=cleaned, submitted_at=timezone.now()
+        )
+    started = QuestionnaireAnswer.objects.filter(item__study=study, participant=user).exists()
+    _check_change(study, "localisation", started)
+    mark.points = cleaned
+    mark.save()
+    return mark
+
+
+# --- questionnaire -----------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def submit_answer(item: LocalisationItem, user, letter: str) -> QuestionnaireAnswer:
+    """Record the candidate set (by the letter shown to this participant) found most similar."""
+    require_questionnaire_open(item.study, user)
+    chosen = dict(options(item.study, user, item)).get(letter)
+    if chosen is None:
+        raise ReaderStudyError(f"choose one of {', '.join(LETTERS)}", field="choice")
+    answer = QuestionnaireAnswer.objects.select_for_update().filter(item=item, participant=user).first()
+    if answer is None:
+        return QuestionnaireAnswer.objects.create(
+            item=item, participant=user, choice=chosen, letter=letter, submitted_at=timezone.now()
+        )
+    _check_change(item.study, "answer", later_task_started=False)
+    answer.choice, answer.letter = chosen, letter
+    answer.save()
+    return answer

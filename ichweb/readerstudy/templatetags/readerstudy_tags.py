@@ -1,0 +1,33 @@
+"""Formatting of result numbers on the reader-study pages."""
+
+from __future__ import annotations
+
+from django import template
+
+register = template.Library()
+
+
+def _missing(value: object) -> bool:
+    """``None``, or the empty string a template gives for a lookup through ``None`` (``row.roc.auc``)."""
+    return value is None or value == ""
+
+
+@register.filter
+def pct(value: float | str | None, digits: int = 1) -> str:
+    """A fraction as a percentage, ``—`` when undefined: ``0.781 -> "78.1 %"``."""
+    if _missing(value):
+        return "—"
+    return f"{100 * float(value):.{digits}f} %"
+
+
+@register.filter
+def interval(bounds: list[float | None] | str | None) -> str:
+    """``[lo, hi]`` fractions as ``"70.2-85.9 %"``."""
+    if _missing(bounds) or any(_missing(b) for b in bounds):
+        return "—"
+    return f"{100 * bounds[0]:.1f}-{100 * bounds[1]:.1f} %"
+
+
+@register.filter
+def number(value: float | str | None, digits: int = 3) -> str:
+    return "—" if _missing(value) else f"{float(value):.{digits}f}"

@@ -1,0 +1,213 @@
+"""Fixtures of the reader-study tests: a phantom cohort with ground truth, synthetic model output on it
+(distinctive numbers and images, so that a leak is easy to spot) and a study with two participants."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.conf import settings
+from PIL import Image
+
+from ichweb.imaging.models import Series
+from ichweb.labeling.models import Case as LabelingCase
+from ichweb.modeling.models import (
+    AtlasEntry,
+    AttentionMap,
+    InferenceJob,
+    ModelVersion,
+    PredictionBasis,
+    SlicePrediction,
+    Stage,
+)
+from ichweb.modeling.training import atlas_dir
+from ichweb.readerstudy import services
+from ichweb.readerstudy.models import CaseRead, ReaderStudy
+from ml.labels import LABELS
+from tests.accounts.factories import UserFactory
+from tests.modeling.conftest import gt_phantom_dir, import_with_truth  # noqa: F401 -- session phantoms
+
+#: The attention map: 255 in a disc of this radius around the centre, 40 (below 20 % of 255) in a ring.
+MAP_CENTRE = (32.0, 32.0)
+MAP_RADIUS = 10
+#: Distinctive model numbers: any of them in a participant's response is a leak.
+PROB_BEST, PROB_SECOND, PROB_LOW, PROB_OTHER_LABEL = 0.731913, 0.617283, 0.404217, 0.991357
+CASE_PROB = 0.864213
+DISTANCES = {1: 0.104179, 4: 0.404179, 5: 0.504179, 8: 0.804179}
+SENTINEL_NUMBERS = (PROB_BEST, PROB_SECOND, PROB_LOW, PROB_OTHER_LABEL, CASE_PROB, *DISTANCES.values())
+#: The slice the study must choose per ICH case: the highest positive "ANY" map.
+BEST_SLICE = 5
+
+
+@pytest.fixture
+def rita(db):
+    """rita, a second reader-study participant."""
+    return UserFactory(username="rita", roles=("reader",))
+
+
+@pytest.fixture
+def ralph(db):
+    """ralph, a reader who takes part in no study."""
+    return UserFactory(username="ralph", roles=("reader",))
+
+
+def png(array: np.ndarray, mode: str = "L") -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode=mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def disc_map(rows: int, columns: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:rows, 0:columns]
+    distance = np.hypot(xx - MAP_CENTRE[0], yy - MAP_CENTRE[1])
+    out = np.zeros((rows, columns), np.uint8)
+    out[distance <= MAP_RADIUS + 4] = 40
+    out[distance <= MAP_RADIUS] = 255
+    return out
+
+
+@dataclass(frozen=True)
+class Material:
+    version: ModelVersion
+    #: Every model-output image (maps, overlays, atlas exemplars): never in a participant's answer, except
+    #: the questionnaire's own.
+    images: tuple[bytes, ...]
+
+
+def _atlas(version: ModelVersion) -> list[AtlasEntry]:
+    folder = atlas_dir(version) / "images"
+    folder.mkdir(parents=True)
+    entries = []
+    for i in range(8):
+        for kind, value in (("patch", 20 + i), ("map", 120 + i)):
+            (folder / f"{i:05d}_{kind}.png").write_bytes(png(np.full((16, 16), value, np.uint8)))
+        entries.append(
+            AtlasEntry.objects.create(
+                model_version=version, index=i, label="ANY", block="layer4", filter=i, relevance=3, peak=1.0
+            )
+        )
+    return entries
+
+
+def _write_map(job: InferenceJob, series: Series, index: int, label: str, probability: float) -> AttentionMap:
+    folder = Path(settings.MEDIA_ROOT) / "predictions" / str(job.pk)
+    folder.mkdir(parents=True, exist_ok=True)
+    grey = disc_map(series.rows, series.columns)
+    name = f"map_{index:04d}_{label}.png"
+    (folder / name).write_bytes(png(grey))
+    rgba = np.dstack([grey, np.zeros_like(grey), 255 - grey, grey])
+    (folder / name.replace("map_", "overlay_")).write_bytes(png(rgba, "RGBA"))
+    return AttentionMap.objects.create(
+        job=job,
+        slice=series.slices.get(index=index),
+        index=index,
+        label=label,
+        arch="tiny",
+        probability=probability,
+        max_value=1.0,
+        area_percent=7.5,
+        file=str((folder / name).relative_to(settings.MEDIA_ROOT)),
+    )
+
+
+def make_material(series_list: list[Series]) -> Material:
+    """A model version with an 8-entry atlas and, on every series, "ANY" maps on slices 2 (positive),
+    5 (positive, the most probable) and 1 (below the threshold) and an IPH map on slice 6."""
+    version = ModelVersion.objects.create(
+        name="Sentinel model", directory="runs/sentinel", label_order=list(LABELS), thresholds={"ANY": 0.5}
+    )
+    entries = _atlas(version)
+    for series in series_list:
+        job = InferenceJob.objects.create(
+            series=series,
+            model_version=version,
+            status=Stage.SUCCEEDED,
+            case_probabilities={"ANY": CASE_PROB},
+            positive={"ANY": True},
+            thresholds={"ANY": 0.5, "IPH": 0.5},
+        )
+        SlicePrediction.objects.bulk_create(
+            SlicePrediction(job=job, slice=s, index=s.index, probabilities=[PROB_LOW] * len(LABELS))
+            for s in series.slices.all()
+        )
+        maps = [
+            _write_map(job, series, 2, "ANY", PROB_SECOND),
+            _write_map(job, series, BEST_SLICE, "ANY", PROB_BEST),
+            _write_map(job, series, 1, "ANY", PROB_LOW),
+            _write_map(job, series, 6, "IPH", PROB_OTHER_LABEL),
+        ]
+        for amap in maps:
+            PredictionBasis.objects.bulk_create(
+                PredictionBasis(
+                    attention_map=amap,
+                    kind=kind,
+                    rank=rank,
+                    entry=entries[rank - 1],
+                    distance=DISTANCES[rank],
+                )
+                for kind, ranks in (
+                    (PredictionBasis.Kind.CANDIDATE, (1, 4, 5, 8)),
+                    (PredictionBasis.Kind.TOP, (1,)),
+                )
+                for rank in ranks
+            )
+    media = Path(settings.MEDIA_ROOT)
+    files = [*(media / "predictions").rglob("*.png"), *(atlas_dir(version) / "images").glob("*.png")]
+    return Material(version, tuple(p.read_bytes() for p in files))
+
+
+@pytest.fixture
+def truth_cases(gt_phantom_dir, alice) -> list[LabelingCase]:  # noqa: F811
+    """The six phantom studies with imported ground truth, as labeling cases."""
+    import_with_truth(gt_phantom_dir, alice)
+    return list(LabelingCase.objects.select_related("series").order_by("position"))
+
+
+@pytest.fixture
+def model_material(truth_cases) -> Material:
+    return make_material([c.series for c in truth_cases])
+
+
+@pytest.fixture
+def study(alice, carol, rita, truth_cases, model_material) -> ReaderStudy:
+    """A locked-answers study of the six cases, carol and rita taking part and merging points."""
+    created, _ = services.create_study(
+        lead=alice,
+        name="Retrospective readers",
+        cohort_name="Phantom test set",
+        cases=truth_cases,
+        participants=[carol, rita],
+        consensus=[carol, rita],
+        model_version=model_material.version,
+    )
+    return created
+
+
+def read_all(study: ReaderStudy, user, confidence: int = 80, *, call=None, limit: int | None = None) -> None:
+    """Submit ``user``'s reads not submitted yet (``call(case) -> bool``, default: ICH everywhere)."""
+    done = set(
+        CaseRead.objects.filter(participant=user, submitted_at__isnull=False).values_list(
+            "case_id", flat=True
+        )
+    )
+    for case in services.ordered_cases(study, user)[:limit]:
+        if case.pk in done:
+            continue
+        ich = True if call is None else call(case)
+        services.submit_read(case, user, ich=ich, subtypes=["IPH"] if ich else [], confidence=confidence)
+
+
+def localise_all(study: ReaderStudy, user, points=None) -> None:
+    for item in services.ordered_items(study, user):
+        services.submit_points(item, user, points if points is not None else [list(MAP_CENTRE)])
+
+
+def answer_all(study: ReaderStudy, user, letter_of=None) -> None:
+    """Answer every questionnaire item (``letter_of(options) -> letter``, default: the model's choice)."""
+    for item in services.questionnaire_items(study):
+        options = services.options(study, user, item)
+        letter = letter_of(options) if letter_of else min(options, key=lambda o: o[1].rank)[0]
+        services.submit_answer(item, user, letter)

@@ -1,0 +1,269 @@
+"""The blinding probe: a participant calls every route of the site (the URL resolver, enumerated) with the
+real ids of objects that exist, and no answer carries model output, ground truth, another participant's
+answers or a clinical identifier.
+
+Model output, ground truth and the other participant's answers are made distinctive (sentinel numbers,
+texts and images) so that they can be searched for in every body and header. Exceptions, by design: once
+the localisation task is finished the questionnaire routes show their own material (the overlay and the
+candidate exemplars, never distances or ranks), and the consensus routes show the consensus partner's
+points.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pytest
+from django.db.models import Model
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from ichweb.imaging.models import ImportJob, Series, Slice, Study
+from ichweb.labeling.models import BleedingPoint, GroundTruth, Project, Read
+from ichweb.labeling.models import Case as LabelingCase
+from ichweb.modeling.models import AtlasEntry, AttentionMap, InferenceJob, ModelVersion, TrainingRun
+from ichweb.readerstudy import consensus, services
+from ichweb.readerstudy.models import CaseRead, LocalisationItem, ReaderStudy, StudyCase
+from ichweb.readerstudy.views import TASKS
+from tests.readerstudy.conftest import SENTINEL_NUMBERS, answer_all, localise_all, read_all
+
+pytestmark = pytest.mark.django_db
+
+#: The model whose rows a route's ``pk`` names, by route name (longest prefix wins).
+PK_MODELS: dict[str, type[Model]] = {
+    "study": Study,
+    "importjob": ImportJob,
+    "series": Series,
+    "slice": Slice,
+    "read": Read,
+    "labelingproject": Project,
+    "trainingrun": TrainingRun,
+    "modelversion": ModelVersion,
+    "inferencejob": InferenceJob,
+    "review": Series,
+    "attentionmap": AttentionMap,
+    "atlasentry": AtlasEntry,
+    "readerstudy": ReaderStudy,
+    "readerstudy-case": StudyCase,
+    "readerstudy-localisation": LocalisationItem,
+    "readerstudy-questionnaire": LocalisationItem,
+    "readerstudy-consensus": LocalisationItem,
+    "readerstudy:": ReaderStudy,
+    "imaging:": Study,
+    "imaging:import-job": ImportJob,
+    "labeling:read": Read,
+    "labeling:project": Project,
+    "labeling:consensus": Project,
+    "modeling:run": TrainingRun,
+    "modeling:version": ModelVersion,
+}
+#: JSON keys that carry model output or ground truth.
+FORBIDDEN_KEYS = ("probab", "distance", "threshold", "basis", "attention", "truth", "rank", "positive")
+#: Routes that describe the API (the schema names fields of every room) but carry no data.
+SCHEMA_ROUTES = ("schema", "api-docs")
+OTHER_POINTS = [[41.7, 23.3], [13.9, 47.1]]
+OTHER_CONFIDENCE, OWN_CONFIDENCE = 97, 12
+
+
+@dataclass
+class Probe:
+    """Ids to call routes with and what must never come back."""
+
+    values: dict[str, list[Any]]
+    texts: list[str]
+    patterns: list[re.Pattern[str]]
+    #: The patterns that find the consensus partner's points (shown on the consensus routes).
+    partner_points: list[re.Pattern[str]]
+    images: tuple[bytes, ...]
+    calls: int = 0
+    ok: dict[str, int] = field(default_factory=dict)
+    allowed_hits: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def routes() -> Iterator[tuple[str, tuple[str, ...]]]:
+    """Every named route: ``(name with namespace, its parameters)``, each once."""
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+
+    def walk(
+        patterns: list[Any], namespace: str, params: tuple[str, ...]
+    ) -> Iterator[tuple[str, tuple[str, ...]]]:
+        for p in patterns:
+            own = tuple(p.pattern.regex.groupindex)
+            if isinstance(p, URLResolver):
+                ns = ":".join(filter(None, [namespace, p.namespace or ""]))
+                yield from walk(p.url_patterns, ns, params + own)
+            elif isinstance(p, URLPattern) and p.name:
+                key = (f"{namespace}:{p.name}" if namespace else p.name, tuple(sorted(params + own)))
+                if key not in seen:
+                    seen.add(key)
+                    yield key
+
+    yield from walk(get_resolver().url_patterns, "", ())
+
+
+def pk_values(name: str, probe: Probe) -> list[Any]:
+    matches = [prefix for prefix in PK_MODELS if name.startswith(prefix)]
+    if not matches:  # a route the probe does not know yet: every id of every object
+        return sorted({v for values in probe.values.values() for v in values if isinstance(v, int)})
+    model = PK_MODELS[max(matches, key=len)]
+    return list(model.objects.order_by("pk").values_list("pk", flat=True))
+
+
+def urls(probe: Probe) -> Iterator[tuple[str, str]]:
+    for name, params in routes():
+        if name.startswith("admin:") and name != "admin:index":
+            continue  # the admin site answers staff only (admin:index shows it redirects)
+        choices = []
+        for param in params:
+            if param == "pk":
+                choices.append(pk_values(name, probe))
+            elif param in probe.values:
+                choices.append(probe.values[param])
+            else:
+                choices.append(pk_values("?", probe))
+        for combo in itertools.product(*choices):
+            yield name, reverse(name, kwargs=dict(zip(params, combo, strict=True)))
+
+
+def json_keys(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield str(key)
+            yield from json_keys(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from json_keys(inner)
+
+
+def leaks(name: str, response: Any, probe: Probe, allow_material: bool, allow_partner: bool) -> list[str]:
+    found = []
+    headers = json.dumps(dict(response.headers))
+    body = response.content if hasattr(response, "content") else b"".join(response.streaming_content)
+    if body in probe.images:
+        if allow_material:
+            probe.allowed_hits += 1
+        else:
+            found.append("a model-output image")
+    text = headers + body.decode("utf-8", errors="replace")
+    found += [f"text {t!r}" for t in probe.texts if t in text]
+    for pattern in probe.patterns:
+        if pattern.search(text) and not (allow_partner and pattern in probe.partner_points):
+            found.append(f"pattern {pattern.pattern!r}")
+    if "json" in response.get("Content-Type", "") and name not in SCHEMA_ROUTES:
+        keys = {k.lower() for k in json_keys(json.loads(body or b"null"))}
+        found += [f"key {k!r}" for k in keys if any(bad in k for bad in FORBIDDEN_KEYS)]
+    return found
+
+
+def run_probe(client, probe: Probe, *, gate_open: bool) -> list[str]:
+    problems = []
+    client.raise_request_exception = False  # another room's crash is no leak; ours are reported below
+    for name, url in urls(probe):
+        response = client.get(url)
+        probe.calls += 1
+        if response.status_code >= 500:
+            probe.errors.append(url)
+            if name.startswith("readerstudy"):
+                problems.append(f"{url}: HTTP {response.status_code}")
+        if response.status_code == 200:
+            probe.ok[name] = probe.ok.get(name, 0) + 1
+        task = url.rstrip("/").rsplit("/", 1)[-1]
+        material = gate_open and name.startswith("readerstudy-questionnaire")
+        partner = gate_open and (name.startswith("readerstudy-consensus") or task == "consensus")
+        problems += [f"{url}: {leak}" for leak in leaks(name, response, probe, material, partner)]
+    return problems
+
+
+@pytest.fixture
+def probe(study, model_material, carol, rita, alice) -> Probe:
+    """The world the probe runs in: rita finished everything, with answers only she gave."""
+    Study.objects.update(description="SENTINEL study description", study_date=date(1999, 12, 31))
+    Series.objects.update(description="SENTINEL series description")
+    GroundTruth.objects.update(note="SENTINEL truth note")
+    read_all(study, rita, confidence=OTHER_CONFIDENCE)
+    localise_all(study, rita, OTHER_POINTS)
+    answer_all(study, rita)
+    BleedingPoint.objects.create(
+        read=Read.objects.first(), slice=Slice.objects.first(), x=41.7, y=23.3, subtype="IPH"
+    )
+    texts = ["SENTINEL", "1999-12-31", "Sentinel model", *map(str, SENTINEL_NUMBERS)]
+    for study_row in Study.objects.all():
+        texts += [study_row.study_uid, study_row.patient_pseudo_id]
+        texts += [study_row.accession_pseudo] if study_row.accession_pseudo else []
+    texts += list(Series.objects.values_list("series_uid", flat=True))
+    texts += list(Slice.objects.values_list("sop_instance_uid", flat=True))
+    values = {
+        "study_id": [study.pk],
+        "index": [0, 5],
+        "letter": list("abcd"),
+        "kind": ["patch", "map"],
+        "task": list(TASKS),
+        "format": ["json"],
+        "case_id": list(LabelingCase.objects.values_list("pk", flat=True)),
+        "series_id": list(Series.objects.values_list("pk", flat=True)),
+        "point_id": [*BleedingPoint.objects.values_list("pk", flat=True), uuid.uuid4()],
+    }
+    points = [re.compile(rf"{x}\s*,\s*{y}".replace(".", r"\.")) for x, y in OTHER_POINTS]
+    patterns = [*points, re.compile(rf'"confidence"\s*:\s*{OTHER_CONFIDENCE}\b')]
+    return Probe(values, texts, patterns, points, images=model_material.images)
+
+
+def test_nothing_leaks_to_a_participant_in_the_middle_of_the_study(client, study, probe, carol):
+    read_all(study, carol, confidence=OWN_CONFIDENCE, limit=3)
+    client.force_login(carol)
+    problems = run_probe(client, probe, gate_open=False)
+    assert problems == []
+    assert probe.calls > 200
+    # The probe reached the participant's own material: the study, its cases and their pixels.
+    assert probe.ok["readerstudy-case-image"] >= 6 and probe.ok["readerstudy-case-detail"] == 12
+    assert (
+        "readerstudy-questionnaire-overlay" not in probe.ok and "readerstudy-consensus-list" not in probe.ok
+    )
+    assert "attentionmap-overlay" not in probe.ok and "review-detail" not in probe.ok
+    assert probe.allowed_hits == 0
+
+
+def test_after_the_gate_only_the_questionnaire_shows_its_material(client, study, probe, carol, alice):
+    read_all(study, carol, confidence=OWN_CONFIDENCE)
+    localise_all(study, carol)
+    answer_all(study, carol)
+    for item in study.items.all():
+        consensus.record_reference(item, alice, OTHER_POINTS)
+    client.force_login(carol)
+    problems = run_probe(client, probe, gate_open=True)
+    assert problems == []
+    n_items = LocalisationItem.objects.count()
+    assert probe.ok["readerstudy-questionnaire-overlay"] == 2 * n_items
+    assert probe.ok["readerstudy-questionnaire-option"] == 2 * n_items * 4 * 2
+    assert probe.ok["readerstudy-consensus-detail"] == 2 * n_items
+    assert probe.allowed_hits >= probe.ok["readerstudy-questionnaire-option"]
+    assert CaseRead.objects.filter(participant=carol, confidence=OWN_CONFIDENCE).count() == 6
+
+
+def test_the_probe_catches_a_leak(client, study, probe, carol, settings):
+    """The detector itself: model output on a participant's route is found."""
+    from ichweb.readerstudy import participant_api
+
+    read_all(study, carol, confidence=OWN_CONFIDENCE, limit=3)
+    client.force_login(carol)
+    original = participant_api.CaseViewSet.document
+
+    def leaky(self, case):
+        job = InferenceJob.objects.get(series=case.series)
+        return {**original(self, case), "hint": job.case_probabilities}
+
+    participant_api.CaseViewSet.document = leaky
+    try:
+        case = services.ordered_cases(study, carol)[0]
+        response = client.get(f"/api/v1/reader-studies/{study.pk}/cases/{case.pk}/")
+        found = leaks("readerstudy-case-detail", response, probe, False, False)
+    finally:
+        participant_api.CaseViewSet.document = original
+    assert any("0.864213" in f for f in found)
