@@ -8,7 +8,9 @@ from ichweb.labeling import api as labeling_api
 from ichweb.modeling import api as modeling_api
 from ichweb.readerstudy import api as readerstudy_api
 
+# No ".json" suffix routes: formats are chosen by Accept or ``?format=`` (e.g. the dashboards' CSV).
 router = DefaultRouter()
+router.include_format_suffixes = False
 # Both /api/v1/slices/1/hu and .../hu/ resolve (pixel URLs read better without the slash).
 router.trailing_slash = "/?"
 imaging_api.register(router)

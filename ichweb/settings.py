@@ -173,6 +173,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "SeriesKindEnum": "ichweb.imaging.models.Series.Kind",
         "ReadKindEnum": "ichweb.labeling.models.Read.Kind",
+        "StageEnum": "ichweb.modeling.models.Stage",
     },
 }
 

@@ -27,6 +27,7 @@ interface Options {
   models: { id: number; name: string; is_active: boolean }[];
   cohorts: { key: string; name: string }[];
   projects: { id: number; name: string }[];
+  studies: { id: number; name: string }[];
   labels: string[];
 }
 
@@ -163,12 +164,68 @@ function renderProgress(panel: HTMLElement, doc: Doc): void {
   numbers(panel, tableElement(rows));
 }
 
+interface Overlap {
+  inside: number;
+  total: number;
+  percent: number | null;
+}
+
+function overlapText(name: string, o: Record<string, unknown> | null | undefined): string {
+  if (!o) return `${name}: —`;
+  const part = (key: string, label: string): string => {
+    const v = o[key] as Overlap | undefined;
+    return v ? `${label} ${v.inside}/${v.total} (${num(v.percent, 1)} %)` : `${label} —`;
+  };
+  return `${name}: ${part("overall", "all")}, ${part("slices_1_2_points", "1–2 points")}, ${part("slices_3plus_points", "≥3 points")}`;
+}
+
+function renderReaderStudy(panel: HTMLElement, doc: Doc): void {
+  if (!doc["study"]) {
+    numbers(panel, paragraph(String(doc.note ?? "no reader study yet")));
+    panel.dataset["rendered"] = "true";
+    return;
+  }
+  const model = doc["model_roc"] as { auc: number; fpr: number[]; tpr: number[] } | null;
+  const readers = (doc["readers"] as { name: string; fpr: number; tpr: number }[] | undefined) ?? [];
+  const datasets: ChartConfiguration<"scatter">["data"]["datasets"] = [
+    { label: "readers", data: readers.map((r) => ({ x: r.fpr, y: r.tpr })), backgroundColor: "#ef4444", pointRadius: 5 },
+  ];
+  if (model) {
+    datasets.unshift({
+      label: `model (AUC ${num(model.auc)})`,
+      data: model.fpr.map((x, i) => ({ x, y: model.tpr[i] ?? 0 })),
+      borderColor: "#111827",
+      pointRadius: 0,
+      showLine: true,
+    });
+  }
+  draw(panel, "readerstudy", {
+    type: "scatter",
+    data: { datasets },
+    options: { animation: false, scales: { x: { min: 0, max: 1, title: { display: true, text: "1 − specificity" } }, y: { min: 0, max: 1, title: { display: true, text: "sensitivity" } } } },
+  });
+  const agreement = doc["agreement"] as Doc | undefined;
+  const localisation = doc["localisation"] as { reference?: Record<string, unknown> | null } | undefined;
+  numbers(
+    panel,
+    paragraph(`${String(doc["n_cases"])} cases; readers' calls against ground truth (Wald 95 % CIs):`),
+    tableElement(doc.table ?? []),
+    paragraph(`Readers' agreement (${String(doc["label"])}, case level): Fleiss' κ ${num(agreement?.["fleiss_kappa"])}, agreement ${pct(agreement?.["percent_agreement"])}`),
+    paragraph("Prediction basis, reader vs model (the lowest-distance set):"),
+    tableElement((doc["basis_vs_model"] as Row[] | undefined) ?? []),
+    paragraph("Prediction basis, reader vs reader:"),
+    tableElement((doc["basis_between_readers"] as Row[] | undefined) ?? []),
+    paragraph(overlapText("Reference points inside the model's segmentation", localisation?.reference)),
+  );
+}
+
 const RENDER: Record<string, (panel: HTMLElement, doc: Doc) => void> = {
   roc: renderRoc,
   pr: renderPr,
   summary: renderSummary,
   agreement: renderAgreement,
   progress: renderProgress,
+  readerstudy: renderReaderStudy,
 };
 
 async function refresh(root: HTMLElement, form: HTMLFormElement): Promise<void> {
@@ -210,6 +267,7 @@ export async function mountDashboards(root: HTMLElement): Promise<void> {
   fill(select("cohort")!, options.cohorts.map((c) => ({ value: c.key, text: c.name, selected: active !== undefined && c.key === `test:${active.id}` })));
   fill(select("label")!, options.labels.map((l) => ({ value: l, text: l, selected: l === "ANY" })));
   fill(select("project")!, options.projects.map((p) => ({ value: String(p.id), text: p.name })));
+  fill(select("study")!, options.studies.map((s) => ({ value: String(s.id), text: s.name })));
   form.addEventListener("change", () => void refresh(root, form));
   await refresh(root, form);
   if (status) status.textContent = options.models.length ? "" : "No model yet: model panels stay empty until a run succeeds.";

@@ -25,6 +25,7 @@ from ichweb.accounts.roles import Role
 from ichweb.analytics import services
 from ichweb.labeling.models import Project
 from ichweb.modeling.models import ModelVersion
+from ichweb.readerstudy.models import ReaderStudy
 from ml.labels import LABELS
 
 
@@ -117,11 +118,13 @@ class AnalyticsViewSet(viewsets.ViewSet):
         versions = ModelVersion.objects.all()
         rows = [{"id": v.pk, "name": v.name, "is_active": v.is_active} for v in versions]
         projects = [{"id": p.pk, "name": p.name} for p in Project.objects.order_by("-created_at")]
+        studies = [{"id": s.pk, "name": s.name} for s in ReaderStudy.objects.order_by("-created_at")]
         return Response(
             {
                 "models": rows,
                 "cohorts": services.cohort_choices(),
                 "projects": projects,
+                "studies": studies,
                 "labels": list(LABELS),
                 "table": services.cohort_choices(),
             }
@@ -173,6 +176,18 @@ class AnalyticsViewSet(viewsets.ViewSet):
         level = request.query_params.get("level", "case")
         return _answer(lambda: services.agreement_panel(project, _label(request), level))
 
+    @extend_schema(
+        parameters=[OpenApiParameter("study", int), OpenApiParameter("label", str, enum=list(LABELS))],
+        responses={200: dict},
+    )
+    @action(detail=False, methods=["get"])
+    def readerstudy(self, request: Request) -> Response:
+        """A reader study: reader operating points, agreement, prediction-basis agreement, localisation."""
+        study = _study(request)
+        if study is None:
+            return Response({"note": "no reader study yet", "table": []})
+        return _answer(lambda: services.readerstudy_panel(study, _label(request)))
+
     @extend_schema(parameters=[OpenApiParameter("project", int)], responses={200: dict})
     @action(detail=False, methods=["get"])
     def progress(self, request: Request) -> Response:
@@ -186,8 +201,12 @@ class CaseContextViewSet(viewsets.ViewSet):
 
     permission_classes = [HasRole.of(Role.LEAD)]
     renderer_classes = [JSONRenderer, TableCSVRenderer, BrowsableAPIRenderer]
+    lookup_value_regex = r"\d+"
 
-    @extend_schema(parameters=[OpenApiParameter("model", int)], responses={200: dict})
+    @extend_schema(
+        parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH), OpenApiParameter("model", int)],
+        responses={200: dict},
+    )
     def retrieve(self, request: Request, pk: str) -> Response:
         if not pk.isdigit():
             raise ValidationError({"series": ["must be a series id"]})
@@ -195,6 +214,15 @@ class CaseContextViewSet(viewsets.ViewSet):
         if request.query_params.get("model"):
             version = _version(request)
         return _answer(lambda: services.case_context(int(pk), version))
+
+
+def _study(request: Request) -> ReaderStudy | None:
+    raw = request.query_params.get("study", "")
+    if raw:
+        if not raw.isdigit():
+            raise ValidationError({"study": ["must be a reader study id"]})
+        return get_object_or_404(ReaderStudy, pk=int(raw))
+    return ReaderStudy.objects.order_by("-created_at").first()
 
 
 def register(router: Any) -> None:

@@ -19,6 +19,8 @@ import numpy as np
 
 from ichweb.labeling.models import Case, GroundTruth, Project, Read, SliceLabel
 from ichweb.modeling.models import InferenceJob, ModelVersion, Stage
+from ichweb.readerstudy import results
+from ichweb.readerstudy.models import CaseRead, ReaderStudy, StudyCase
 from ml import stats
 from ml.labels import LABELS, SUBTYPES
 
@@ -45,10 +47,6 @@ def cohort_choices() -> list[dict[str, str]]:
         for v in ModelVersion.objects.filter(run__isnull=False)
     ]
     out += [{"key": f"project:{p.pk}", "name": f"Labeling project: {p.name}"} for p in Project.objects.all()]
-    try:
-        from ichweb.readerstudy.models import ReaderStudy
-    except ImportError:  # pragma: no cover - the reader-study room is optional for analytics
-        return out
     out += [
         {"key": f"readerstudy:{s.pk}", "name": f"Reader study: {s.name}"} for s in ReaderStudy.objects.all()
     ]
@@ -71,9 +69,8 @@ def cohort_series(key: str) -> list[int]:
     if kind == "project":
         return list(Case.objects.filter(project_id=pk).values_list("series_id", flat=True))
     if kind == "readerstudy":
-        from ichweb.readerstudy.results import cohort_series_ids
-
-        return cohort_series_ids(pk)
+        cases = StudyCase.objects.filter(study_id=pk).order_by("position")
+        return list(cases.values_list("series_id", flat=True))
     raise AnalyticsError(f"unknown cohort kind {kind!r}: use test, project or readerstudy", "cohort")
 
 
@@ -165,8 +162,6 @@ def roc_panel(version: ModelVersion, cohort: str, label: str = "ANY", *, seed: i
             for name, e in point.items()
         }
     if cohort.startswith("readerstudy:"):
-        from ichweb.readerstudy.results import reader_points
-
         doc["readers"] = reader_points(int(cohort.partition(":")[2]), label)
     return doc
 
@@ -272,6 +267,12 @@ def agreement_panel(project: Project, label: str = "ANY", level: str = "case") -
         else:
             n = min(len(v) for v in ratings.values())
             units += [{r: int(v[z, c]) for r, v in ratings.items()} for z in range(n)]
+    prefix = {"project": {"id": project.pk, "name": project.name}, "label": label, "level": level}
+    return _kappa_summary(readers, units, prefix)
+
+
+def _kappa_summary(readers: list[str], units: list[dict[str, int]], prefix: dict[str, Any]) -> dict[str, Any]:
+    """Pairwise Cohen's kappa matrix, Fleiss' kappa and percentage agreement of 0/1 ratings per unit."""
     matrix: list[list[float | None]] = []
     table = []
     for a in readers:
@@ -289,34 +290,87 @@ def agreement_panel(project: Project, label: str = "ANY", level: str = "case") -
             row.append(_num(k.kappa, 3))
             if a < b:
                 table.append(
-                    {
-                        "reader_a": a,
-                        "reader_b": b,
-                        "n": k.n,
-                        "kappa": _num(k.kappa),
-                        "lo": _num(k.lo),
-                        "hi": _num(k.hi),
-                        "agreement": _num(k.p_observed),
-                    }
+                    {"reader_a": a, "reader_b": b, "n": k.n, "kappa": _num(k.kappa), "lo": _num(k.lo)}
+                    | {"hi": _num(k.hi), "agreement": _num(k.p_observed)}
                 )
         matrix.append(row)
     sizes = {len(u) for u in units}
     fleiss = None
-    if units and len(sizes) == 1 and sizes.pop() >= 2:
-        counts = np.array(
-            [[sum(1 for v in u.values() if v == 0), sum(1 for v in u.values() if v == 1)] for u in units]
-        )
+    if units and len(sizes) == 1 and next(iter(sizes)) >= 2:
+        counts = np.array([[sum(v == 0 for v in u.values()), sum(v == 1 for v in u.values())] for u in units])
         fleiss = _num(stats.fleiss_kappa(counts))
-    agreement = [all(v == next(iter(u.values())) for v in u.values()) for u in units if len(u) >= 2]
-    return {
-        "project": {"id": project.pk, "name": project.name},
-        "label": label,
-        "level": level,
+    agreement = [len(set(u.values())) == 1 for u in units if len(u) >= 2]
+    return prefix | {
         "readers": readers,
         "kappa_matrix": matrix,
         "fleiss_kappa": fleiss,
         "percent_agreement": _num(float(np.mean(agreement))) if agreement else None,
         "n_units": len(units),
+        "table": table,
+    }
+
+
+def reader_points(study_id: int, label: str = "ANY") -> list[dict[str, Any]]:
+    """Each participant's (1 - specificity, sensitivity) on a reader study's cohort, for the ROC plot."""
+    study = ReaderStudy.objects.filter(pk=study_id).first()
+    if study is None:
+        raise AnalyticsError(f"no reader study {study_id}", "cohort")
+    points = []
+    for row in results.reader_performance(study)["participants"]:
+        rates = row["ich"] if label == "ANY" else row["subtypes"].get(label, {})
+        sens, spec = rates.get("sensitivity", {}).get("p"), rates.get("specificity", {}).get("p")
+        if sens is None or spec is None:
+            continue
+        points.append(
+            {"name": row["participant"], "fpr": _num(1 - spec), "tpr": _num(sens), "n": row["n_read"]}
+        )
+    return points
+
+
+def readerstudy_agreement(study: ReaderStudy, label: str = "ANY") -> dict[str, Any]:
+    """Case-level agreement of a reader study's participants (submitted reads) on one label."""
+    _check_label(label)
+    units: dict[int, dict[str, int]] = defaultdict(dict)
+    reads = CaseRead.objects.filter(case__study=study, submitted_at__isnull=False).select_related(
+        "participant"
+    )
+    for read in reads:
+        value = bool(read.ich) if label == "ANY" else label in read.codes
+        units[read.case_id][read.participant.get_username()] = int(value)
+    readers = sorted({name for u in units.values() for name in u})
+    prefix = {"study": {"id": study.pk, "name": study.name}, "label": label, "level": "case"}
+    return _kappa_summary(readers, list(units.values()), prefix)
+
+
+def readerstudy_panel(study: ReaderStudy, label: str = "ANY") -> dict[str, Any]:
+    """A reader study on the dashboards: reader operating points with Wald CIs, agreement between the
+    participants, prediction-basis agreement with the model and between readers, localisation overlap."""
+    performance = results.reader_performance(study)
+    questionnaire = results.questionnaire_agreement(study)
+    table = []
+    for row in performance["participants"]:
+        sens, spec = row["ich"]["sensitivity"], row["ich"]["specificity"]
+        table.append(
+            {"participant": row["participant"], "cases_read": row["n_read"], "sensitivity": sens["p"]}
+            | {"sensitivity_lo": sens["wald"][0], "sensitivity_hi": sens["wald"][1], "specificity": spec["p"]}
+            | {"specificity_lo": spec["wald"][0], "specificity_hi": spec["wald"][1]}
+            | {"reader_auc": (row["roc"] or {}).get("auc")}
+        )
+
+    def basis_row(r: dict[str, Any]) -> dict[str, Any]:
+        who = {k: r[k] for k in ("participant", "first", "second") if k in r}
+        return who | {"n": r["n"], "agreement": r["agreement"]["p"], "kappa": r["kappa"]["kappa"]}
+
+    return {
+        "study": {"id": study.pk, "name": study.name},
+        "label": label,
+        "n_cases": performance["n_cases"],
+        "readers": reader_points(study.pk, label),
+        "model_roc": performance["model"],
+        "agreement": readerstudy_agreement(study, label),
+        "basis_vs_model": [basis_row(r) for r in questionnaire["model"]],
+        "basis_between_readers": [basis_row(r) for r in questionnaire["pairs"]],
+        "localisation": results.localisation_overlap(study),
         "table": table,
     }
 

@@ -34,6 +34,7 @@ export const PANEL_FILTERS: Readonly<Record<string, readonly string[]>> = {
   summary: ["model", "cohorts"],
   agreement: ["project", "label", "level"],
   progress: ["project"],
+  readerstudy: ["study", "label"],
 };
 
 /** Columns of a table: the union of the rows' keys in first-seen order. */
