@@ -196,7 +196,9 @@ class CaseViewSet(_StudyTask):
 
 
 class _ItemTask(_StudyTask):
-    """A task over the study's material slices."""
+    """A task over the study's material slices; ``answers`` is the model of a participant's submissions."""
+
+    answers: type[LocalisationMark] | type[QuestionnaireAnswer]
 
     def gate(self) -> None:
         services.require_localisation_open(self.study, self.request.user)
@@ -230,9 +232,35 @@ class _ItemTask(_StudyTask):
         item = self._item(pk)
         return _slice_png(request, f"rs{self.study.pk}-i{item.pk}", item.case.series.volume, item.slice.index)
 
+    def document(self, item: LocalisationItem) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @extend_schema(responses=TaskRowSerializer(many=True))
+    def list(self, request: Request, study_id: str, format: str | None = None) -> Response:
+        """The task's items in this caller's order, with what they have submitted."""
+        self.gate()
+        mine = self.answers.objects.filter(item__study=self.study, participant=request.user)
+        done = set(mine.values_list("item_id", flat=True))
+        return self.page(
+            [
+                {"id": i.pk, "number": n, "submitted": i.pk in done, "url": self.url("detail", i.pk)}
+                for n, i in enumerate(self.order, start=1)
+            ]
+        )
+
+    @extend_schema(responses=OBJECT)
+    def retrieve(self, request: Request, study_id: str, pk: str, format: str | None = None) -> Response:
+        return Response(self.document(self._item(pk)))
+
+    @extend_schema(parameters=IMAGE_PARAMS, responses=PNG)
+    @action(detail=True, url_path="image.png", url_name="image", renderer_classes=PIXEL_RENDERERS)
+    def image(self, request: Request, study_id: str, pk: str, format: str | None = None) -> HttpResponse:
+        return self.slice_image(request, pk)
+
 
 class LocalisationViewSet(_ItemTask):
     basename = "readerstudy-localisation"
+    answers = LocalisationMark
 
     def document(self, item: LocalisationItem) -> dict[str, Any]:
         user = self.request.user
@@ -245,25 +273,6 @@ class LocalisationViewSet(_ItemTask):
             "editable": mark is None or (self.study.answers_changeable and not later),
         }
 
-    @extend_schema(responses=TaskRowSerializer(many=True))
-    def list(self, request: Request, study_id: str, format: str | None = None) -> Response:
-        self.gate()
-        done = set(
-            LocalisationMark.objects.filter(item__study=self.study, participant=request.user).values_list(
-                "item_id", flat=True
-            )
-        )
-        return self.page(
-            [
-                {"id": i.pk, "number": n, "submitted": i.pk in done, "url": self.url("detail", i.pk)}
-                for n, i in enumerate(self.order, start=1)
-            ]
-        )
-
-    @extend_schema(responses=OBJECT)
-    def retrieve(self, request: Request, study_id: str, pk: str, format: str | None = None) -> Response:
-        return Response(self.document(self._item(pk)))
-
     @extend_schema(request=PointsSerializer, responses=OBJECT)
     def update(self, request: Request, study_id: str, pk: str, format: str | None = None) -> Response:
         """Submit the bleeding points of the slice (an empty list: no bleeding found)."""
@@ -273,17 +282,13 @@ class LocalisationViewSet(_ItemTask):
         services.submit_points(item, request.user, form.validated_data["points"])
         return Response(self.document(item))
 
-    @extend_schema(parameters=IMAGE_PARAMS, responses=PNG)
-    @action(detail=True, url_path="image.png", url_name="image", renderer_classes=PIXEL_RENDERERS)
-    def image(self, request: Request, study_id: str, pk: str, format: str | None = None) -> HttpResponse:
-        return self.slice_image(request, pk)
-
 
 # --- questionnaire ------------------------------------------------------------------------------------------
 
 
 class QuestionnaireViewSet(_ItemTask):
     basename = "readerstudy-questionnaire"
+    answers = QuestionnaireAnswer
 
     def gate(self) -> None:
         services.require_questionnaire_open(self.study, self.request.user)
@@ -310,25 +315,6 @@ class QuestionnaireViewSet(_ItemTask):
             "editable": answer is None or self.study.answers_changeable,
         }
 
-    @extend_schema(responses=TaskRowSerializer(many=True))
-    def list(self, request: Request, study_id: str, format: str | None = None) -> Response:
-        self.gate()
-        done = set(
-            QuestionnaireAnswer.objects.filter(item__study=self.study, participant=request.user).values_list(
-                "item_id", flat=True
-            )
-        )
-        return self.page(
-            [
-                {"id": i.pk, "number": n, "submitted": i.pk in done, "url": self.url("detail", i.pk)}
-                for n, i in enumerate(self.order, start=1)
-            ]
-        )
-
-    @extend_schema(responses=OBJECT)
-    def retrieve(self, request: Request, study_id: str, pk: str, format: str | None = None) -> Response:
-        return Response(self.document(self._item(pk)))
-
     @extend_schema(request=ChoiceSerializer, responses=OBJECT)
     def update(self, request: Request, study_id: str, pk: str, format: str | None = None) -> Response:
         """Choose the candidate set (a-d) most similar in morphology to the slice's attention."""
@@ -337,11 +323,6 @@ class QuestionnaireViewSet(_ItemTask):
         form.is_valid(raise_exception=True)
         services.submit_answer(item, request.user, form.validated_data["choice"])
         return Response(self.document(item))
-
-    @extend_schema(parameters=IMAGE_PARAMS, responses=PNG)
-    @action(detail=True, url_path="image.png", url_name="image", renderer_classes=PIXEL_RENDERERS)
-    def image(self, request: Request, study_id: str, pk: str, format: str | None = None) -> HttpResponse:
-        return self.slice_image(request, pk)
 
     @extend_schema(responses=PNG)
     @action(detail=True, url_path="overlay.png", url_name="overlay", renderer_classes=PIXEL_RENDERERS)
@@ -422,11 +403,6 @@ class ConsensusViewSet(_ItemTask):
         form.is_valid(raise_exception=True)
         consensus.record_reference(item, request.user, form.validated_data["points"])
         return self.retrieve(request, study_id, pk)
-
-    @extend_schema(parameters=IMAGE_PARAMS, responses=PNG)
-    @action(detail=True, url_path="image.png", url_name="image", renderer_classes=PIXEL_RENDERERS)
-    def image(self, request: Request, study_id: str, pk: str, format: str | None = None) -> HttpResponse:
-        return self.slice_image(request, pk)
 
 
 def register(router: Any) -> None:
