@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 
 from ichweb.imaging.models import Study
 from ichweb.labeling.exchange import import_rsna_csv
-from ichweb.labeling.models import Project
+from ichweb.labeling.models import Project, Read
 from ichweb.labeling.services import create_project
 from ichweb.modeling import training
 from ichweb.modeling.models import TrainingRun
@@ -40,6 +40,8 @@ def seed(stdout: Any) -> None:
             description="The phantom generator's own labels, imported as ground truth for the demo model.",
         )
         import_rsna_csv(project, labels.read_text(), lead)
+        # The truth is imported, nobody reads these cases: keep them out of the lead's labeling queue.
+        Read.objects.filter(case__project=project).delete()
     try:
         run = training.start_run(
             user=lead,
