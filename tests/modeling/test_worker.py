@@ -29,12 +29,12 @@ from tests.modeling.conftest import GT_PHANTOMS, TINY, import_with_truth
 pytestmark = [pytest.mark.slow, pytest.mark.pg]
 
 
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_for(check: Callable[[], bool], timeout: float, what: str, every: float = 0.5) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.5)
+        time.sleep(every)
 
 
 def run_status(run: TrainingRun) -> str:
@@ -103,14 +103,15 @@ def test_killed_worker_run_finishes_from_its_checkpoint(gt_phantom_dir, alice, s
     first = start_worker(queue=f"{queue}")
     worker = next(first)
     run = training.start_run(
-        user=alice, recipe="lite", overrides={**TINY, "max_epochs": 4, "max_steps_per_epoch": 6}
+        user=alice, recipe="lite", overrides={**TINY, "max_epochs": 4, "max_steps_per_epoch": 40}
     )
 
     def finished_epochs() -> list[int]:
         run.refresh_from_db()
         return [h["epoch"] for h in run.progress.get("history", [])]
 
-    wait_for(lambda: len(finished_epochs()) >= 1, 240, "the first checkpointed epoch")
+    # Epochs of 40 steps take seconds; polling every 0.1 s kills the worker early in the second one.
+    wait_for(lambda: len(finished_epochs()) >= 1, 240, "the first checkpointed epoch", every=0.1)
     worker.kill()
     first.close()
     epochs_before = finished_epochs()
