@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ichweb.labeling.models import Case, GroundTruth, Project, Read, SliceLabel
+from ichweb.labeling.models import Case, GroundTruth, Project, Read
+from ichweb.labeling.services import label_matrix
 from ichweb.modeling.models import InferenceJob, ModelVersion, Stage
 from ichweb.readerstudy import results
 from ichweb.readerstudy.models import CaseRead, ReaderStudy, StudyCase
@@ -98,14 +99,15 @@ def model_scores(version: ModelVersion, series_ids: Iterable[int]) -> dict[int, 
     return {job.series_id: job.case_probabilities for job in jobs}
 
 
-def _paired(version: ModelVersion, cohort: str, label: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
+def _paired(version: ModelVersion, cohort: str, label: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """Case truth and model scores of the cohort's series that have both; and how many lack one."""
     series = cohort_series(cohort)
     truth = case_truth(series)
     scores = model_scores(version, series)
     both = [s for s in series if s in truth and s in scores and scores[s].get(label) is not None]
     y = np.array([truth[s][label] for s in both], dtype=np.int64)
     p = np.array([scores[s][label] for s in both], dtype=np.float64)
-    return y, p, both
+    return y, p, len(series) - len(both)
 
 
 def _check_label(label: str) -> str:
@@ -121,14 +123,14 @@ def roc_panel(version: ModelVersion, cohort: str, label: str = "ANY", *, seed: i
     """ROC curve, AUC with bootstrap (2,000 case resamples) and DeLong 95 % CIs, the operating point at the
     model's threshold (Wald and Wilson CIs), and the reader points of a reader-study cohort (Fig. 4)."""
     _check_label(label)
-    y, p, cases = _paired(version, cohort, label)
+    y, p, missing = _paired(version, cohort, label)
     doc: dict[str, Any] = {
         "label": label,
         "cohort": cohort,
         "model": {"id": version.pk, "name": version.name},
         "n_cases": len(y),
         "n_positive": int(y.sum()),
-        "missing_predictions": len(cohort_series(cohort)) - len(cases),
+        "missing_predictions": missing,
         "readers": [],
         "table": [],
     }
@@ -223,16 +225,6 @@ def summary_table(
 # ------------------------------------------------------------------------------------------ agreement
 
 
-def _read_codes(read: Read, labels: list[SliceLabel], n_slices: int) -> np.ndarray:
-    """``(n_slices, 6)`` 0/1 of one read (unlabelled slices count as negative, as at submission)."""
-    out = np.zeros((n_slices, len(LABELS)), dtype=np.int8)
-    for item in labels:
-        for code in item.codes:
-            out[item.slice.index, LABELS.index(code)] = 1
-    out[:, LABELS.index("ANY")] = out[:, : LABELS.index("ANY")].max(axis=1)
-    return out
-
-
 def project_ratings(project: Project) -> tuple[list[str], dict[int, dict[str, np.ndarray]]]:
     """Submitted primary reads of a project: reader names and, per case, reader -> (Z, 6) labels."""
     reads = (
@@ -247,9 +239,8 @@ def project_ratings(project: Project) -> tuple[list[str], dict[int, dict[str, np
     for read in reads:
         name = read.reader.get_username()
         readers.add(name)
-        by_case[read.case_id][name] = _read_codes(
-            read, list(read.slice_labels.all()), read.case.series.n_slices
-        )
+        # Unlabelled slices count as negative, as at submission.
+        by_case[read.case_id][name] = label_matrix(read.slice_labels.all(), read.case.series.n_slices)
     return sorted(readers), by_case
 
 
@@ -415,7 +406,7 @@ def case_context(series_id: int, version: ModelVersion | None = None) -> dict[st
         if over:
             rows = []
             for read in reads:
-                codes = _read_codes(read, list(read.slice_labels.all()), case.series.n_slices).max(axis=0)
+                codes = label_matrix(read.slice_labels.all(), case.series.n_slices).max(axis=0)
                 rows.append(
                     {"reader": read.reader.get_username(), "excluded": read.excluded}
                     | {label: int(codes[i]) for i, label in enumerate(LABELS)}

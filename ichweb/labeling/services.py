@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
@@ -31,6 +32,7 @@ from ichweb.labeling.models import (
     Subtype,
     SubtypeFlags,
 )
+from ml.labels import LABELS
 
 Labels = dict[int, frozenset[str]]  # slice index -> subtype codes (empty = explicit no haemorrhage)
 
@@ -62,6 +64,17 @@ def standard_series(study: Study) -> Series:
     if series is None:
         raise LabelingError(f"study {study.pk} has no series to read", field="studies")
     return series
+
+
+def label_matrix(rows: Iterable[SubtypeFlags], n_slices: int) -> np.ndarray:
+    """``(n_slices, 6)`` 0/1 in ``ml.labels.LABELS`` order from per-slice flag rows (``row.slice.index``);
+    "any ICH" is set where a subtype is; slices without a row count as negative."""
+    out = np.zeros((n_slices, len(LABELS)), dtype=np.int8)
+    for row in rows:
+        for code in row.codes:
+            out[row.slice.index, LABELS.index(code)] = 1
+    out[:, LABELS.index("ANY")] = out[:, : LABELS.index("ANY")].max(axis=1)
+    return out
 
 
 @transaction.atomic

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -266,17 +265,14 @@ class AttentionMapViewSet(viewsets.GenericViewSet):
     def map_png(self, request: Request, pk: str) -> HttpResponse:
         """The raw map (8-bit grey, slice size; 255 = the map's maximum)."""
         amap = self.get_object()
-        return _png(request, Path(settings.MEDIA_ROOT) / amap.file, f"map-{amap.pk}-{amap.job.attempt}")
+        return _png(request, amap.path, f"map-{amap.pk}-{amap.job.attempt}")
 
     @extend_schema(responses={(200, "image/png"): bytes})
     @action(detail=True, methods=["get"], url_path="overlay.png", url_name="overlay")
     def overlay_png(self, request: Request, pk: str) -> HttpResponse:
         """The map in a perceptual colour map with alpha growing with the map (to lay over the slice)."""
         amap = self.get_object()
-        path = Path(settings.MEDIA_ROOT) / amap.file
-        return _png(
-            request, path.with_name(path.name.replace("map_", "overlay_")), f"ov-{amap.pk}-{amap.job.attempt}"
-        )
+        return _png(request, amap.overlay_path, f"ov-{amap.pk}-{amap.job.attempt}")
 
 
 class AtlasEntryViewSet(viewsets.GenericViewSet):
@@ -288,8 +284,7 @@ class AtlasEntryViewSet(viewsets.GenericViewSet):
 
     def _image(self, request: Request, kind: str) -> HttpResponse:
         entry = self.get_object()
-        folder = training.atlas_dir(entry.model_version) / "images"
-        return _png(request, folder / f"{entry.index:05d}_{kind}.png", f"atlas-{entry.pk}-{kind}")
+        return _png(request, entry.image_path(kind), f"atlas-{entry.pk}-{kind}")
 
     @extend_schema(responses={(200, "image/png"): bytes})
     @action(detail=True, methods=["get"], url_path="patch.png", url_name="patch")

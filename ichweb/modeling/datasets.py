@@ -15,6 +15,7 @@ import numpy as np
 
 from ichweb.imaging.models import Series
 from ichweb.labeling.models import GroundTruth
+from ichweb.labeling.services import label_matrix
 from ml.data import CaseData, patient_split
 from ml.labels import LABELS
 
@@ -27,15 +28,6 @@ class DatasetError(ValueError):
     def __init__(self, message: str, field: str = "dataset") -> None:
         super().__init__(message)
         self.field = field
-
-
-def _labels(truth: GroundTruth, n_slices: int) -> list[list[int]]:
-    rows = np.zeros((n_slices, len(LABELS)), dtype=np.int8)
-    for item in truth.slices.all():
-        for code in item.codes:
-            rows[item.slice.index, LABELS.index(code)] = 1
-    rows[:, LABELS.index("ANY")] = rows[:, : LABELS.index("ANY")].max(axis=1)
-    return rows.tolist()
 
 
 def ground_truth_cases(project_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
@@ -62,7 +54,7 @@ def ground_truth_cases(project_ids: Sequence[int] | None = None) -> list[dict[st
             "patient": series.study.patient_pseudo_id,
             "denoised_series": denoised,
             "ground_truth": truth.pk,
-            "labels": _labels(truth, series.n_slices),
+            "labels": label_matrix(truth.slices.all(), series.n_slices).tolist(),
         }
     return list(by_series.values())
 

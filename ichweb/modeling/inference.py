@@ -177,17 +177,15 @@ def _run(job: InferenceJob) -> None:
     pairs = map_slices(result.slices, bundle.thresholds, labels)
     _progress(job, 0.5, f"attention maps for {len(pairs)} slice labels")
     explained = _explain(bundle, hu, pairs, atlas, version.explain_arch or None, device)
-    folder = job_dir(job)
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
     slices = {s.index: s for s in job.series.slices.all()}
     entries = {e.index: e for e in AtlasEntry.objects.filter(model_version=version)}
     with transaction.atomic():
         row = InferenceJob.objects.select_for_update().get(pk=job.pk)
         if row.attempt != job.attempt:
-            return
-        row.slice_predictions.all().delete()
-        row.attention_maps.all().delete()
+            return  # sent again meanwhile: that delivery owns the results (and the folder)
+        folder = job_dir(job)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
         SlicePrediction.objects.bulk_create(
             SlicePrediction(
                 job=row,
@@ -199,9 +197,7 @@ def _run(job: InferenceJob) -> None:
             for z in range(len(hu))
         )
         for item in explained:
-            name = f"map_{item.slice_index:04d}_{item.label}.png"
-            (folder / name).write_bytes(map_png(item.map))
-            (folder / name.replace("map_", "overlay_")).write_bytes(overlay_png(item.map))
+            name = AttentionMap.file_name(item.slice_index, item.label)
             amap = AttentionMap.objects.create(
                 job=row,
                 slice=slices[item.slice_index],
@@ -213,6 +209,8 @@ def _run(job: InferenceJob) -> None:
                 area_percent=None if math.isnan(item.area_percent) else float(item.area_percent),
                 file=str((folder / name).relative_to(settings.MEDIA_ROOT)),
             )
+            amap.path.write_bytes(map_png(item.map))
+            amap.overlay_path.write_bytes(overlay_png(item.map))
             basis = [(PredictionBasis.Kind.TOP, b) for b in item.basis]
             basis += [(PredictionBasis.Kind.CANDIDATE, b) for b in item.candidates]
             PredictionBasis.objects.bulk_create(

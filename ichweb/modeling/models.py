@@ -8,6 +8,7 @@ through permission-checked views, never as public media.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import models
@@ -131,6 +132,10 @@ class ModelVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.name}{' (active)' if self.is_active else ''}"
 
+    @property
+    def atlas_folder(self) -> Path:
+        return Path(settings.MEDIA_ROOT) / self.directory / "atlas"
+
     def label_rows(self) -> list[dict[str, object]]:
         """Per label: threshold, validation AUC/AP and test AUC/sensitivity/specificity (the model page)."""
         val, test = self.metrics.get("validation", {}), self.metrics.get("test", {})
@@ -171,6 +176,17 @@ class AtlasEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} {self.block}#{self.filter} (relevance {self.relevance})"
+
+    def image_path(self, kind: str) -> Path:
+        """The entry's ``patch`` or ``map`` thumbnail (written when the atlas is built)."""
+        return atlas_image_path(self.model_version.atlas_folder, self.index, kind)
+
+
+def atlas_image_path(atlas_folder: Path, index: int, kind: str) -> Path:
+    """Where the ``patch`` or ``map`` (patch with its activation) thumbnail of atlas entry ``index`` lives."""
+    if kind not in ("patch", "map"):
+        raise ValueError(f"atlas image kind must be 'patch' or 'map', got {kind!r}")
+    return atlas_folder / "images" / f"{index:05d}_{kind}.png"
 
 
 class InferenceJob(Dispatched):
@@ -234,6 +250,20 @@ class AttentionMap(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} map of slice {self.index} (job {self.job_id})"
+
+    @staticmethod
+    def file_name(index: int, label: str) -> str:
+        return f"map_{index:04d}_{label}.png"
+
+    @property
+    def path(self) -> Path:
+        """The raw 8-bit map."""
+        return Path(settings.MEDIA_ROOT) / self.file
+
+    @property
+    def overlay_path(self) -> Path:
+        """The colour overlay (RGBA) written beside the raw map."""
+        return self.path.with_name(self.path.name.replace("map_", "overlay_", 1))
 
 
 class PredictionBasis(models.Model):

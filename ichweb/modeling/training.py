@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from ichweb.modeling import datasets
-from ichweb.modeling.models import AtlasEntry, ModelVersion, Stage, TrainingRun, being_worked_on
+from ichweb.modeling.models import (
+    AtlasEntry,
+    ModelVersion,
+    Stage,
+    TrainingRun,
+    atlas_image_path,
+    being_worked_on,
+)
 from ml.bundle import file_sha256
 from ml.recipes import RECIPES, Recipe
 from ml.trainer import ProgressEvent
@@ -152,6 +160,16 @@ def _claim(run_id: int, attempt: int) -> TrainingRun | None:
         return run
 
 
+@contextmanager
+def _current(run: TrainingRun) -> Iterator[TrainingRun]:
+    """The run's row, locked in a transaction; ``RunCancelled`` once it was cancelled or sent again."""
+    with transaction.atomic():
+        row = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if row.cancel_requested or row.attempt != run.attempt:
+            raise RunCancelled
+        yield row
+
+
 class _Reporter:
     """Writes ``ProgressEvent``s to the run (at most once a second, always at epoch end); sees cancels."""
 
@@ -180,10 +198,7 @@ class _Reporter:
         )
 
     def update(self, row: dict[str, Any], message: str) -> None:
-        with transaction.atomic():
-            run = TrainingRun.objects.select_for_update().get(pk=self.run.pk)
-            if run.cancel_requested or run.attempt != self.run.attempt:
-                raise RunCancelled
+        with _current(self.run) as run:
             archs = dict(run.progress.get("archs", {}))
             archs[self.arch] = {**archs.get(self.arch, {}), **row}
             history = list(run.progress.get("history", []))
@@ -252,10 +267,7 @@ def _assemble(run: TrainingRun) -> None:
     out = run_dir(run)
 
     def stage(message: str) -> None:
-        with transaction.atomic():
-            row = TrainingRun.objects.select_for_update().get(pk=run.pk)
-            if row.cancel_requested or row.attempt != run.attempt:
-                raise RunCancelled
+        with _current(run) as row:
             row.progress = {**row.progress, "stage": "assemble", "message": message}
             row.heartbeat_at = timezone.now()
             row.save(update_fields=["progress", "heartbeat_at"])
@@ -270,17 +282,14 @@ def _assemble(run: TrainingRun) -> None:
     bundle = load_bundle(result.bundle_dir)
 
     stage("building the atlas of prediction-basis exemplars")
-    explain_arch = _build_atlas(bundle, cases["train"], out)
+    atlas = _build_atlas(bundle, cases["train"], out)
 
     stage(f"evaluating on the test cohort ({len(cases['test'])} cases)")
     test_metrics = evaluate_cohort(bundle, cases["test"], device=device)
 
     files = sorted(p for p in out.rglob("*") if p.is_file() and "checkpoints" not in p.parts)
     artifacts = {str(p.relative_to(out)): file_sha256(p) for p in files}
-    with transaction.atomic():
-        row = TrainingRun.objects.select_for_update().get(pk=run.pk)
-        if row.cancel_requested or row.attempt != run.attempt:
-            raise RunCancelled
+    with _current(run) as row:
         version = ModelVersion.objects.create(
             run=row,
             name=f"{row.recipe} #{row.pk}",
@@ -291,9 +300,9 @@ def _assemble(run: TrainingRun) -> None:
             metrics={"validation": result.metrics, "test": test_metrics},
             directory=str(out.relative_to(settings.MEDIA_ROOT)),
             artifacts=artifacts,
-            explain_arch=explain_arch,
+            explain_arch=atlas.arch,
         )
-        _store_atlas_rows(version, out, run.snapshot)
+        _store_atlas_rows(version, atlas)
         row.status, row.finished_at = Stage.SUCCEEDED, timezone.now()
         row.progress = {**row.progress, "stage": "done", "message": f"model {version.name} ready"}
         row.save(update_fields=["status", "finished_at", "progress"])
@@ -305,8 +314,8 @@ def _assemble(run: TrainingRun) -> None:
                 predict_all(version)
 
 
-def _build_atlas(bundle: Any, train_cases: list, out: Path) -> str:
-    """Build and save the atlas of the bundle's explanation net into ``out/atlas``; returns that net."""
+def _build_atlas(bundle: Any, train_cases: list, out: Path) -> Any:
+    """Build and save the atlas of the bundle's explanation net into ``out/atlas``, with its thumbnails."""
     from ml.explain import build_bundle_atlas
     from ml.render import patch_thumbnail
 
@@ -321,21 +330,16 @@ def _build_atlas(bundle: Any, train_cases: list, out: Path) -> str:
         total += case.n_slices
     atlas = build_bundle_atlas(bundle, cases, device=settings.ICHWEB_TRAIN_DEVICE or None)
     atlas.save(atlas_dir)
-    images = atlas_dir / "images"
-    images.mkdir()
+    (atlas_dir / "images").mkdir()
     for i in range(len(atlas.entries)):
-        (images / f"{i:05d}_patch.png").write_bytes(patch_thumbnail(atlas.patches[i]))
-        (images / f"{i:05d}_map.png").write_bytes(patch_thumbnail(atlas.patches[i], map_=atlas.maps[i]))
-    return atlas.arch
+        atlas_image_path(atlas_dir, i, "patch").write_bytes(patch_thumbnail(atlas.patches[i]))
+        atlas_image_path(atlas_dir, i, "map").write_bytes(
+            patch_thumbnail(atlas.patches[i], map_=atlas.maps[i])
+        )
+    return atlas
 
 
-def _store_atlas_rows(version: ModelVersion, out: Path, snapshot: dict[str, Any]) -> None:
-    from ml.atlas import load_atlas
-
-    atlas_dir = out / "atlas"
-    if not (atlas_dir / "atlas.json").exists():
-        return
-    atlas = load_atlas(atlas_dir)
+def _store_atlas_rows(version: ModelVersion, atlas: Any) -> None:
     AtlasEntry.objects.bulk_create(
         AtlasEntry(
             model_version=version,
@@ -392,4 +396,4 @@ def bundle_dir(version: ModelVersion) -> Path:
 
 
 def atlas_dir(version: ModelVersion) -> Path:
-    return Path(settings.MEDIA_ROOT) / version.directory / "atlas"
+    return version.atlas_folder

@@ -67,10 +67,9 @@ def _positive_maps(job: InferenceJob, label: str, k: int) -> list[AttentionMap]:
 
 
 def _copy_map(amap: AttentionMap, folder: Path) -> str:
-    source = Path(settings.MEDIA_ROOT) / amap.file
     folder.mkdir(parents=True)
-    shutil.copyfile(source, folder / "map.png")
-    shutil.copyfile(source.with_name(source.name.replace("map_", "overlay_")), folder / "overlay.png")
+    shutil.copyfile(amap.path, folder / "map.png")
+    shutil.copyfile(amap.overlay_path, folder / "overlay.png")
     return str((folder / "map.png").relative_to(settings.MEDIA_ROOT))
 
 

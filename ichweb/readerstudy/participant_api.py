@@ -35,7 +35,6 @@ from rest_framework.response import Response
 from ichweb.imaging import render
 from ichweb.imaging.api import PIXEL_RENDERERS, _cached_binary
 from ichweb.imaging.serializers import ImageQuerySerializer
-from ichweb.modeling.training import atlas_dir
 from ichweb.readerstudy import consensus, material, services
 from ichweb.readerstudy.api import RuleErrors
 from ichweb.readerstudy.models import (
@@ -347,7 +346,7 @@ class QuestionnaireViewSet(_ItemTask):
         if candidate is None:
             raise Http404("no such option")
         entry = candidate.entry
-        path = atlas_dir(entry.model_version) / "images" / f"{entry.index:05d}_{kind}.png"
+        path = entry.image_path(kind)
         return _file_png(request, path, f"rs{self.study.pk}-i{item.pk}-{letter}-{kind}-{request.user.pk}")
 
 
