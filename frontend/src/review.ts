@@ -263,6 +263,7 @@ export async function mountReview(root: HTMLElement, fetchDoc = (url: string) =>
       return;
     }
     if (ready(doc)) {
+      root.querySelector<HTMLProgressElement>('[data-role="job-progress"]')?.setAttribute("hidden", "");
       new ReviewPage(root, doc).mount();
       return;
     }
@@ -275,6 +276,11 @@ export async function mountReview(root: HTMLElement, fetchDoc = (url: string) =>
       return;
     }
     status.textContent = `Inference ${doc.job.status}: ${doc.job.message} (${Math.round(100 * doc.job.progress)} %)`;
+    const bar = root.querySelector<HTMLProgressElement>('[data-role="job-progress"]');
+    if (bar) {
+      bar.hidden = false;
+      bar.value = doc.job.progress;
+    }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }

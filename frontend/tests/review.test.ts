@@ -89,3 +89,28 @@ describe("study context", () => {
     expect(target.textContent).toContain("Ground truth: IPH, ANY");
   });
 });
+
+describe("mountReview while the job runs", () => {
+  it("shows the job's progress bar, then its error", async () => {
+    const { vi } = await import("vitest");
+    const { mountReview } = await import("../src/review");
+    vi.useFakeTimers();
+    document.body.innerHTML = `<div id="review" data-review-url="/r"><p data-role="status"></p>
+      <progress data-role="job-progress" max="1" hidden></progress><section data-role="body" hidden></section></div>`;
+    const root = document.getElementById("review")!;
+    const base = doc();
+    const running = { ...base, job: { ...base.job!, status: "running", progress: 0.5, message: "predicting 8 slices" } };
+    const failed = { ...base, job: { ...base.job!, status: "failed", error: "CUDA out of memory" } };
+    const docs = [running, failed];
+    const done = mountReview(root, async () => docs.shift()!);
+    await vi.advanceTimersByTimeAsync(0);
+    const bar = root.querySelector<HTMLProgressElement>("[data-role=job-progress]")!;
+    expect(bar.hidden).toBe(false);
+    expect(bar.value).toBe(0.5);
+    expect(root.querySelector("[data-role=status]")!.textContent).toContain("predicting 8 slices (50 %)");
+    await vi.advanceTimersByTimeAsync(2000);
+    await done;
+    expect(root.querySelector("[data-role=status]")!.textContent).toContain("CUDA out of memory");
+    vi.useRealTimers();
+  });
+});
