@@ -16,10 +16,10 @@ COPY pyproject.toml README.md ./
 COPY ichweb/ ichweb/
 COPY ml/ ml/
 RUN pip install --no-cache-dir .
-COPY manage.py ./
+COPY manage.py gunicorn.conf.py ./
 COPY --from=frontend /src/frontend/dist frontend/dist
 RUN useradd --system --uid 1000 ichweb && mkdir -p /var/lib/ichweb/media && chown -R ichweb /var/lib/ichweb \
  && SECRET_KEY=build-only-key-not-used-at-runtime-0123456789abcdefghijklmnop python manage.py collectstatic --noinput
 USER ichweb
 EXPOSE 8000
-CMD ["gunicorn", "ichweb.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120"]
+CMD ["gunicorn", "ichweb.wsgi", "--config", "gunicorn.conf.py", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120"]

@@ -73,6 +73,18 @@ def env_int(name: str, default: int, env: Mapping[str, str] = os.environ, *, min
     return value
 
 
+def env_rate(name: str, default: str, env: Mapping[str, str] = os.environ) -> str:
+    """A DRF throttle rate such as ``2000/minute`` (requests per second, minute, hour or day)."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip()
+    count, _, period = value.partition("/")
+    if not count.isdigit() or not period or period[0] not in "smhd":
+        raise _bad(name, raw, "a rate such as 2000/minute (per second, minute, hour or day)")
+    return value
+
+
 def env_list(name: str, default: list[str], env: Mapping[str, str] = os.environ) -> list[str]:
     raw = env.get(name)
     if raw is None:

@@ -8,7 +8,10 @@ HSTS and redirect settings follow from it. See README.md for the list.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
+
+from csp.constants import NONE, SELF
 
 from ichweb.config import (
     broker_config,
@@ -16,6 +19,7 @@ from ichweb.config import (
     env_bool,
     env_int,
     env_list,
+    env_rate,
     env_str,
     persistent_secret,
     secret_key,
@@ -42,7 +46,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_results",
+    "axes",
+    "csp",
     "ichweb.accounts",
     "ichweb.imaging",
     "ichweb.labeling",
@@ -54,13 +61,19 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "ichweb.lib.headers.SecurityHeadersMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Role and size of an upload are checked before anything reads its body (ichweb/lib/uploads.py).
+    "ichweb.lib.uploads.UploadGuardMiddleware",
     "ichweb.accounts.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a locked-out login attempt into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "ichweb.urls"
@@ -96,6 +109,20 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Login throttling (django-axes): after ICHWEB_LOGIN_FAILURE_LIMIT failed log-ins of one user name from one
+# address, that combination is refused (even with the right password) for ICHWEB_LOGIN_COOLOFF_MINUTES
+# (0: until an administrator resets it in the admin site or with `manage.py axes_reset_username NAME`).
+AUTHENTICATION_BACKENDS = [
+    "ichweb.accounts.backends.LoginLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("ICHWEB_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+_LOGIN_COOLOFF_MINUTES = env_int("ICHWEB_LOGIN_COOLOFF_MINUTES", 15)
+AXES_COOLOFF_TIME = timedelta(minutes=_LOGIN_COOLOFF_MINUTES) if _LOGIN_COOLOFF_MINUTES else None
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "ichweb.accounts.views.locked_out"
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
@@ -151,6 +178,42 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600, minimum=60)
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts, styles and connections from this site only, no inline
+# script or style; pages pass data in data- attributes or <script type="application/json">.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "blob:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "base-uri": [SELF],
+    }
+}
+#: Browser features no page needs (Permissions-Policy header, ichweb/lib/headers.py).
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "usb",
+        "serial",
+        "bluetooth",
+        "hid",
+        "browsing-topics",
+    )
+}
 if env_bool("USE_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # /healthz is probed over plain HTTP by load balancers and docker.
@@ -162,7 +225,18 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"anon": "60/minute"},
+    "EXCEPTION_HANDLER": "ichweb.errors.api_exception_handler",
+    "DEFAULT_METADATA_CLASS": "ichweb.errors.Metadata",
+    # Counted in the default cache (per process: see CACHES); generous for users, so the viewer's bursts
+    # of slice requests pass.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_rate("ICHWEB_API_ANON_RATE", "60/minute"),
+        "user": env_rate("ICHWEB_API_USER_RATE", "2000/minute"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "ICHweb API",
@@ -170,10 +244,15 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Swagger UI from our own static files (drf-spectacular-sidecar), not a CDN, as the CSP requires.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "SeriesKindEnum": "ichweb.imaging.models.Series.Kind",
         "ReadKindEnum": "ichweb.labeling.models.Read.Kind",
         "StageEnum": "ichweb.modeling.models.Stage",
+        "ExclusionReasonEnum": "ichweb.labeling.models.ExclusionReason",
     },
 }
 
@@ -200,6 +279,9 @@ ICHWEB_ATLAS_MAX_SLICES = env_int("ICHWEB_ATLAS_MAX_SLICES", 4000, minimum=1)
 ICHWEB_MAX_MAPS_PER_JOB = env_int("ICHWEB_MAX_MAPS_PER_JOB", 48)
 ICHWEB_BASIS_TOP_K = env_int("ICHWEB_BASIS_TOP_K", 5, minimum=1)
 ICHWEB_STALE_AFTER_S = env_int("ICHWEB_STALE_AFTER_S", 600, minimum=1)
+# Every worker records that it is alive this often; one silent for 3 intervals counts as dead and the
+# running work it owned is sent again.
+ICHWEB_LIVENESS_INTERVAL_S = env_int("ICHWEB_LIVENESS_INTERVAL_S", 10, minimum=1)
 # Queue names work is sent to (GPU hosts consume ICHWEB_GPU_QUEUE with --concurrency 1).
 ICHWEB_GPU_QUEUE = env_str("ICHWEB_GPU_QUEUE", "gpu")
 ICHWEB_DEFAULT_QUEUE = env_str("ICHWEB_DEFAULT_QUEUE", "default")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.cache import cache
 from django.db import connection
 
 from tests.accounts.factories import UserFactory
@@ -33,6 +34,8 @@ def _test_settings(settings, tmp_path):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    # API throttle counts live in the default cache; user ids repeat from test to test.
+    cache.clear()
 
 
 @pytest.fixture

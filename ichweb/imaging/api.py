@@ -29,6 +29,7 @@ from ichweb.imaging.serializers import (
     UploadSerializer,
 )
 from ichweb.imaging.tasks import import_upload
+from ichweb.lib.uploads import UploadRule
 
 
 class BinaryRenderer(BaseRenderer):
@@ -61,8 +62,19 @@ def _cached_binary(request: Request, etag: str, content_type: str, produce: Any)
     return response
 
 
+IMPORT_DENIED = "Only team leads and admins import studies."
+
+
 class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = StudySerializer
+    upload_rules = {
+        "create": UploadRule(
+            allowed=access.can_import,
+            denied=IMPORT_DENIED,
+            limit_setting="IMPORT_MAX_UPLOAD_BYTES",
+            advice="split it or use manage.py import_dicom",
+        )
+    }
 
     def get_queryset(self):
         return access.visible_studies(self.request.user).prefetch_related("series")
@@ -76,17 +88,9 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def create(self, request: Request) -> Response:
         """Upload DICOM files, folders (with ``paths``) or zips. Small uploads are imported at once (201);
         larger ones by a worker (202): poll the job's ``url``."""
+        # UploadGuardMiddleware checked the role and the declared size before the body was read.
         if not access.can_import(request.user):
-            raise PermissionDenied("Only team leads and admins import studies.")
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-        if length > settings.IMPORT_MAX_UPLOAD_BYTES:
-            return Response(
-                {
-                    "detail": f"upload of {length / 1e9:.2f} GB is over the limit of "
-                    f"{settings.IMPORT_MAX_UPLOAD_BYTES / 1e9:.2f} GB: split it or use manage.py import_dicom"
-                },
-                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            )
+            raise PermissionDenied(IMPORT_DENIED)
         upload = UploadSerializer(
             data={"files": request.FILES.getlist("files"), "paths": request.data.getlist("paths")}
             if hasattr(request.data, "getlist")

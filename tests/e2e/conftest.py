@@ -65,13 +65,38 @@ def browser() -> Iterator[object]:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
+#: Runs in every page before its own scripts (injected by the browser, so the CSP does not apply to it).
+RECORD_CSP_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  const what = `${e.effectiveDirective} refused ${e.blockedURI || "inline"}`;
+  window.__cspViolations.push(`${what} on ${e.documentURI}`);
+});
+"""
+
+
+def csp_violations(page) -> list[str]:
+    """What the Content-Security-Policy refused on the page open now."""
+    return page.evaluate("() => window.__cspViolations || []")
+
+
 @pytest.fixture
 def page(browser, live_server, transactional_db):
-    """A fresh browser context on the live server; the database is flushed after the test."""
+    """A fresh browser context on the live server; the database is flushed after the test.
+
+    Every test fails if the Content-Security-Policy refused anything on the page it ends on (the
+    console shows the same as "Refused to ..." errors).
+    """
     context = browser.new_context(base_url=live_server.url)
+    context.add_init_script(RECORD_CSP_VIOLATIONS)
     page = context.new_page()
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
     yield page
+    if not page.is_closed():
+        refused += csp_violations(page)
     context.close()
+    assert not refused, f"the CSP refused: {refused}"
 
 
 def login(page, username: str) -> None:
