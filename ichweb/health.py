@@ -1,4 +1,4 @@
-"""/healthz: database, broker and worker reachability as JSON. No secrets, no authentication."""
+"""/healthz: database, broker, workers and lost work as JSON. No secrets, no authentication."""
 
 from __future__ import annotations
 
@@ -44,15 +44,30 @@ def check_workers(timeout: float = 1.0) -> dict[str, Any]:
     return {"ok": bool(names), "count": len(names)}
 
 
+def check_work() -> dict[str, Any]:
+    """Running training runs and inference jobs whose worker is gone (re-sent by the next live worker)."""
+    from ichweb.modeling.recovery import count_orphaned
+
+    orphaned = count_orphaned()
+    return {"ok": orphaned == 0, "orphaned": orphaned}
+
+
 @never_cache
 @require_GET
 @login_not_required
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when the database and broker answer (status "ok", or "degraded" without a worker), else 503."""
+    """200 when the database and broker answer, else 503.
+
+    Status "ok", or "degraded" without a worker or with running work whose worker is gone.
+    """
     report = {"database": _timed(check_database), "broker": _timed(check_broker)}
     report["worker"] = (
         _timed(check_workers) if report["broker"]["ok"] else {"ok": False, "error": "broker down"}
     )
+    report["work"] = (
+        _timed(check_work) if report["database"]["ok"] else {"ok": False, "error": "database down"}
+    )
     essential = report["database"]["ok"] and report["broker"]["ok"]
-    status = "ok" if essential and report["worker"]["ok"] else ("degraded" if essential else "down")
+    healthy = essential and report["worker"]["ok"] and report["work"]["ok"]
+    status = "ok" if healthy else ("degraded" if essential else "down")
     return JsonResponse({"status": status, **report}, status=200 if essential else 503)

@@ -104,13 +104,14 @@ def _load(version_id: int, directory: str) -> tuple[Any, Any]:
     return bundle, atlas
 
 
-def _claim(job_id: int, attempt: int) -> InferenceJob | None:
+def _claim(job_id: int, attempt: int, owner: str) -> InferenceJob | None:
     with transaction.atomic():
         job = InferenceJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.attempt != attempt or job.finished or being_worked_on(job):
             return None
         job.status, job.started_at, job.heartbeat_at = Stage.RUNNING, timezone.now(), timezone.now()
-        job.save(update_fields=["status", "started_at", "heartbeat_at"])
+        job.owner = owner
+        job.save(update_fields=["status", "started_at", "heartbeat_at", "owner"])
         return job
 
 
@@ -147,9 +148,9 @@ def map_slices(
     return sorted((z, label) for _, z, label in chosen)
 
 
-def run_job(job_id: int, attempt: int) -> str:
-    """Predict, explain and store (called by the gpu task); returns the final status."""
-    job = _claim(job_id, attempt)
+def run_job(job_id: int, attempt: int, owner: str = "") -> str:
+    """Predict, explain and store (called by the gpu task on worker ``owner``); returns the final status."""
+    job = _claim(job_id, attempt, owner)
     if job is None:
         return "stale"
     try:

@@ -41,11 +41,16 @@ class Dispatched(models.Model):
 
     ``attempt`` is bumped by every dispatch; a task carries the attempt it was sent with and gives up when
     the row has moved on, so a message delivered twice (broker redelivery, a recovery sweep) does no harm.
+    ``owner`` names the worker that claimed the current attempt (empty while queued); work whose owner is
+    no longer alive is sent again (``ichweb.modeling.recovery``).
     """
 
     status = models.CharField(max_length=12, choices=Stage.choices, default=Stage.QUEUED)
     attempt = models.PositiveIntegerField(default=0)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    owner = models.CharField(
+        max_length=255, blank=True, help_text="Celery worker (node name) running the current attempt."
+    )
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -61,9 +66,28 @@ class Dispatched(models.Model):
     def next_attempt(self) -> int:
         """Queue the row again under a new dispatch token (messages of older attempts become no-ops)."""
         self.attempt += 1
-        self.status, self.heartbeat_at = Stage.QUEUED, timezone.now()
-        self.save(update_fields=["attempt", "status", "heartbeat_at"])
+        self.status, self.heartbeat_at, self.owner = Stage.QUEUED, timezone.now(), ""
+        self.save(update_fields=["attempt", "status", "heartbeat_at", "owner"])
         return self.attempt
+
+
+class WorkerBeat(models.Model):
+    """A Celery worker's liveness: written every ``ICHWEB_LIVENESS_INTERVAL_S`` by the worker itself.
+
+    ``started_at`` is when this process of the worker started: work owned by the same name but last touched
+    before that was left by an earlier process of it (killed, then restarted under its old name).
+    """
+
+    hostname = models.CharField(max_length=255, unique=True)
+    pid = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["hostname"]
+
+    def __str__(self) -> str:
+        return f"{self.hostname} (pid {self.pid}, seen {self.seen_at:%H:%M:%S})"
 
 
 class TrainingRun(Dispatched):

@@ -24,6 +24,8 @@ def test_compose_describes_the_scaled_out_stack():
             "redis://"
         )
         assert "media:/var/lib/ichweb/media" in services[name]["volumes"]
+        # A killed worker (or web server) comes back by itself; the live workers re-send what it owned.
+        assert services[name]["restart"] in ("unless-stopped", "always"), f"{name} is not restarted"
     assert "gunicorn ichweb.wsgi" in services["web"]["command"]
     assert set(compose["volumes"]) >= {"media", "pgdata"}
     dockerfile = (ROOT / "Dockerfile").read_text()
