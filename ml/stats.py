@@ -15,7 +15,8 @@ counts as positive at threshold ``t`` when ``score >= t`` (as in ``sklearn.metri
   ``pairwise_agreement_matrix``, ``pairwise_kappa_matrix``.
 
 Undefined values: an AUC (and its intervals) without both classes, or a proportion of nothing, is NaN; a
-curve or threshold that cannot exist raises ``ValueError``.
+curve or threshold that cannot exist raises ``ValueError``. A kappa whose raters all used one single category
+is 0/0: NaN, with an ``UndefinedKappaWarning`` (as scikit-learn and statsmodels warn).
 
 Example::
 
@@ -30,6 +31,7 @@ Example::
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -47,6 +49,7 @@ __all__ = [
     "PrecisionOperatingPoints",
     "PrecisionThresholdTable",
     "ProportionEstimate",
+    "UndefinedKappaWarning",
     "agreement_table",
     "average_precision",
     "binary_inputs",
@@ -747,6 +750,27 @@ def thresholds_for_min_precision(
 # --- Reader agreement (SCIENCE.md A "Prediction-basis questionnaire", reader studies) ---------------------
 
 
+class UndefinedKappaWarning(RuntimeWarning):
+    """A kappa is 0/0, returned as NaN: only one category was used, by every rater for every subject.
+
+    Chance agreement ``p_e`` is then 1, so ``(p_o - p_e) / (1 - p_e)`` has no value (agreement is perfect,
+    but there was nothing to disagree about). scikit-learn's ``cohen_kappa_score`` returns NaN with an
+    ``UndefinedMetricWarning`` (a ``UserWarning``) in this case, and statsmodels' ``cohens_kappa`` and
+    ``fleiss_kappa`` return NaN with numpy's ``RuntimeWarning`` "invalid value encountered in scalar divide";
+    this is a ``RuntimeWarning`` too, so one filter silences it and numpy's, and callers that show NaN as
+    "no value" can ignore it by class: ``warnings.simplefilter("ignore", UndefinedKappaWarning)``.
+    """
+
+
+def _warn_undefined(what: str, stacklevel: int) -> None:
+    warnings.warn(
+        f"{what} is undefined (0/0, returned as NaN): only one category was used by all raters, for every "
+        "subject, so chance agreement p_e is 1",
+        UndefinedKappaWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
 class Kappa(NamedTuple):
     """Cohen's kappa with its large-sample SE and interval, the agreements it compares and the subjects."""
 
@@ -798,9 +822,16 @@ def cohen_kappa_from_table(table: ArrayLike, level: float = 0.95) -> Kappa:
     ``statsmodels.stats.inter_rater.cohens_kappa``.
 
     Returns:
-        ``Kappa(kappa, se, lo, hi, p_observed, p_expected, n)``; kappa and its interval NaN when
-        ``p_e = 1`` (both raters used a single, same category).
+        ``Kappa(kappa, se, lo, hi, p_observed, p_expected, n)``. When both raters used one single, same
+        category (``p_e = 1``) kappa is 0/0: kappa, se and the interval are NaN and an
+        ``UndefinedKappaWarning`` is issued (scikit-learn's ``cohen_kappa_score`` also returns NaN, with its
+        ``UndefinedMetricWarning``). Raters who each used a different single category have ``p_e = 0`` and
+        kappa 0, no warning (as scikit-learn).
     """
+    return _cohen_kappa_from_table(table, level, stacklevel=2)
+
+
+def _cohen_kappa_from_table(table: ArrayLike, level: float, stacklevel: int) -> Kappa:
     counts = np.asarray(table, dtype=np.float64)
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or (counts < 0).any():
         raise ValueError(f"table must be a square (K, K) array of counts, got {counts.shape}")
@@ -812,6 +843,7 @@ def cohen_kappa_from_table(table: ArrayLike, level: float = 0.95) -> Kappa:
     rows, cols = p.sum(axis=1), p.sum(axis=0)
     p_o, p_e = float(np.trace(p)), float(rows @ cols)
     if p_e >= 1:
+        _warn_undefined("Cohen's kappa", stacklevel + 1)
         return Kappa(np.nan, np.nan, np.nan, np.nan, p_o, p_e, int(n))
     kappa = (p_o - p_e) / (1 - p_e)
     term_a = np.sum(np.diag(p) * (1 - (rows + cols) * (1 - kappa)) ** 2)
@@ -829,8 +861,12 @@ def cohen_kappa(a: ArrayLike, b: ArrayLike, labels: ArrayLike | None = None, lev
         a, b: ``(n,)`` categories given by each rater (any comparable values: ints, strings).
         labels: the categories; default the distinct values rated. Unused labels change nothing.
         level: the interval's confidence level.
+
+    Returns:
+        As ``cohen_kappa_from_table``: NaN kappa, with an ``UndefinedKappaWarning``, when both raters gave
+        every subject the same single category.
     """
-    return cohen_kappa_from_table(agreement_table(a, b, labels), level)
+    return _cohen_kappa_from_table(agreement_table(a, b, labels), level, stacklevel=2)
 
 
 def ratings_to_counts(ratings: ArrayLike, labels: ArrayLike | None = None) -> NDArray[np.int64]:
@@ -855,7 +891,8 @@ def fleiss_kappa(data: ArrayLike, layout: Literal["counts", "ratings"] = "counts
             ``m >= 2``; ``layout="ratings"``: ``(N, m)`` one category per subject and rater.
 
     Returns:
-        kappa, NaN when every rating is the same category.
+        kappa. When every rating is the same category (``sum_j p_j^2 = 1``) kappa is 0/0: NaN, with an
+        ``UndefinedKappaWarning`` (statsmodels' ``fleiss_kappa`` returns NaN with numpy's RuntimeWarning).
     """
     if layout == "ratings":
         counts = ratings_to_counts(data).astype(np.float64)
@@ -871,7 +908,10 @@ def fleiss_kappa(data: ArrayLike, layout: Literal["counts", "ratings"] = "counts
     p_i = ((counts**2).sum(axis=1) - m) / (m * (m - 1))
     p_j = counts.sum(axis=0) / counts.sum()
     p_e = float(np.sum(p_j**2))
-    return float("nan") if p_e >= 1 else float((p_i.mean() - p_e) / (1 - p_e))
+    if p_e >= 1:
+        _warn_undefined("Fleiss' kappa", stacklevel=2)
+        return float("nan")
+    return float((p_i.mean() - p_e) / (1 - p_e))
 
 
 def percent_agreement(a: ArrayLike, b: ArrayLike) -> float:
@@ -905,7 +945,8 @@ def pairwise_kappa_matrix(ratings: ArrayLike, labels: ArrayLike | None = None) -
 
     ``kappa_rs = (p_o,rs - p_e,rs) / (1 - p_e,rs)`` with ``p_o,rs`` the pair's agreement and
     ``p_e,rs = sum_k q_rk q_sk`` (``q_rk`` the fraction of subjects rater ``r`` puts in category ``k``): the
-    kappa of ``cohen_kappa(ratings[:, r], ratings[:, s])``. NaN where ``p_e = 1``.
+    kappa of ``cohen_kappa(ratings[:, r], ratings[:, s])``. NaN where ``p_e = 1`` (both raters of the pair
+    used one single, same category), with one ``UndefinedKappaWarning`` for the matrix.
     """
     one_hot = _one_hot_ratings(ratings, labels)
     observed = np.einsum("irk,isk->rs", one_hot, one_hot) / one_hot.shape[0]
@@ -913,5 +954,10 @@ def pairwise_kappa_matrix(ratings: ArrayLike, labels: ArrayLike | None = None) -
     expected = margins @ margins.T
     with np.errstate(invalid="ignore", divide="ignore"):
         kappa = (observed - expected) / (1 - expected)
-    kappa[expected >= 1] = np.nan
+    undefined = expected >= 1
+    if undefined.any():
+        _warn_undefined(
+            f"Cohen's kappa in {int(undefined.sum())} of the {undefined.size} rater-pair entries", 2
+        )
+    kappa[undefined] = np.nan
     return kappa

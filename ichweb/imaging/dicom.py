@@ -1,21 +1,33 @@
 """Reading one DICOM file for ingest: checks with reasons, HU conversion, de-identification.
 
 No Django here: ``read_ct_slice`` takes a path and a pseudonymiser and returns either a ``CtSlice`` or a
-``Refusal`` whose reason is shown to the user next to the file's name.
+``Refusal`` whose reason is shown to the user next to the file's name (``Refusal.text``).
+
+A file that ends early (an interrupted copy or transfer) is told apart from a damaged or foreign one by
+``find_truncation``, which walks the file's element headers and says where the bytes ran out.
 """
 
 from __future__ import annotations
 
+import shutil
+import struct
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pydicom
 from dicognito.anonymizer import Anonymizer
-from pydicom.datadict import dictionary_VR
+from pydicom.datadict import dictionary_description, dictionary_VR
 from pydicom.errors import InvalidDicomError
 from pydicom.tag import BaseTag
-from pydicom.uid import CTImageStorage, EnhancedCTImageStorage, MediaStorageDirectoryStorage
+from pydicom.uid import (
+    CTImageStorage,
+    DeflatedExplicitVRLittleEndian,
+    EnhancedCTImageStorage,
+    ExplicitVRBigEndian,
+    ImplicitVRLittleEndian,
+    MediaStorageDirectoryStorage,
+)
 
 #: Lowest HU we keep: padding and outside-the-field values (-2000, -3024) become air.
 HU_FLOOR = -1024
@@ -23,9 +35,217 @@ HU_FLOOR = -1024
 AXIAL_MIN_COS = 0.7
 
 
+#: What to do about a file that ends early or cannot be read: it has to come again from where it came from.
+REMEDY = "copy it again from the source or re-export it from the PACS"
+#: Longest part of a decoder's own message quoted in a reason (cut at a word, never mid-word).
+QUOTE_MAX_CHARS = 160
+
+
 @dataclass(frozen=True)
 class Refusal:
+    """Why a file is not imported. ``reason`` is a short phrase, or with ``sentence`` a whole sentence
+    (what is wrong, that the file was not imported, what to do) that ``text`` puts after the file's name."""
+
     reason: str
+    sentence: bool = False
+
+    def text(self, name: str) -> str:
+        """The reason as the import report shows it next to the file ``name`` (a path as given)."""
+        return f"{PurePosixPath(name).name or name}: {self.reason}" if self.sentence else self.reason
+
+
+def _sentence(what: str, remedy: str = REMEDY) -> Refusal:
+    return Refusal(f"{what}; it was not imported — {remedy}.", sentence=True)
+
+
+def _quote(message: str, limit: int = QUOTE_MAX_CHARS) -> str:
+    """A decoder's message on one line, at most ``limit`` characters, shortened at a word with an ellipsis."""
+    text = " ".join(str(message).split()).rstrip(" .;:")
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:-(") + "…"
+
+
+# --- truncated files ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """Where a file ran out of bytes: ``size`` bytes in the file, while reading ``where``; ``needed``: the
+    file size the element being read requires, when its length says so."""
+
+    size: int
+    where: str
+    needed: int | None = None
+
+    def refusal(self) -> Refusal:
+        of = f" of at least {self.needed:,}" if self.needed else ""
+        return _sentence(
+            f"the file ends early (truncated at byte {self.size:,}{of} while reading {self.where})"
+        )
+
+
+class _Short(Exception):
+    """The bytes ran out; ``needed``: the size the current element asks for, if known."""
+
+    def __init__(self, needed: int | None = None) -> None:
+        super().__init__(needed)
+        self.needed = needed
+
+
+class _Malformed(Exception):
+    """Not a structure the walker understands: say nothing about truncation."""
+
+
+UNDEFINED_LENGTH = 0xFFFFFFFF
+#: VRs whose explicit-VR header has 2 reserved bytes and a 4-byte length (PS3.5 7.1.2).
+_LONG_VRS = frozenset(
+    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT", b"SV", b"UV"}
+)
+_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+_PIXEL_DATA = 0x7FE00010
+_PREAMBLE = 128
+
+
+class _Walker:
+    """Walks DICOM element headers (not values) to the end of the bytes; raises ``_Short`` where they end."""
+
+    def __init__(self, data: bytes, implicit: bool, little: bool) -> None:
+        self.data, self.implicit = data, implicit
+        self.u16, self.u32 = ("<H", "<I") if little else (">H", ">I")
+
+    def _take(self, pos: int, n: int) -> bytes:
+        if pos + n > len(self.data):
+            raise _Short()
+        return self.data[pos : pos + n]
+
+    def tag(self, pos: int) -> int:
+        raw = self._take(pos, 4)
+        group, element = struct.unpack(self.u16, raw[:2])[0], struct.unpack(self.u16, raw[2:])[0]
+        return group << 16 | element
+
+    def header(self, pos: int) -> tuple[int, bytes | None, int, int]:
+        """(tag, VR or None, value length, where the value starts) of the element at ``pos``."""
+        tag = self.tag(pos)
+        if tag >> 16 == 0xFFFE or self.implicit:  # items and delimiters carry no VR
+            return tag, None, struct.unpack(self.u32, self._take(pos + 4, 4))[0], pos + 8
+        vr = self._take(pos + 4, 2)
+        if not (vr.isalpha() and vr.isupper()):
+            raise _Malformed(f"no VR at byte {pos + 4}")
+        if vr in _LONG_VRS:
+            return tag, vr, struct.unpack(self.u32, self._take(pos + 8, 4))[0], pos + 12
+        return tag, vr, struct.unpack(self.u16, self._take(pos + 6, 2))[0], pos + 8
+
+    def skip(self, start: int, length: int) -> int:
+        end = start + length
+        if end > len(self.data):
+            raise _Short(end)
+        return end
+
+    def element(self, pos: int) -> int:
+        """The position after the element at ``pos`` (its items and their elements walked)."""
+        tag, vr, length, start = self.header(pos)
+        if length != UNDEFINED_LENGTH:
+            return self.skip(start, length)
+        is_sequence = vr in (b"SQ", b"UN") or (vr is None and _dictionary_vr(tag) == "SQ")
+        if vr == b"UN":  # an undefined-length UN holds implicit little-endian items (PS3.5 6.2.2)
+            return _Walker(self.data, implicit=True, little=True).items(start, nested=True)
+        return self.items(start, nested=is_sequence)
+
+    def items(self, pos: int, *, nested: bool) -> int:
+        """Items up to the sequence delimiter: datasets (a sequence) or fragments (encapsulated pixels)."""
+        while True:
+            tag, _, length, start = self.header(pos)
+            if tag == _SEQUENCE_END:
+                return start
+            if tag != _ITEM:
+                raise _Malformed(f"expected an item at byte {pos}")
+            if length != UNDEFINED_LENGTH:
+                pos = self.skip(start, length)
+            elif nested:
+                pos = self.dataset(start, until_item_end=True)
+            else:
+                raise _Malformed("a fragment of undefined length")
+
+    def dataset(self, pos: int, *, until_item_end: bool) -> int:
+        while until_item_end or pos < len(self.data):
+            if until_item_end and self.tag(pos) == _ITEM_END:
+                return self.header(pos)[3]
+            pos = self.element(pos)
+        return pos
+
+
+def _dictionary_vr(tag: int) -> str | None:
+    try:
+        return str(dictionary_VR(tag))
+    except KeyError:
+        return None
+
+
+def _element_name(tag: int) -> str:
+    if tag == _PIXEL_DATA:
+        return "the pixel data"
+    label = f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+    try:
+        return f"the header, at {dictionary_description(tag)} {label}"
+    except KeyError:
+        return f"the header, at element {label}"
+
+
+def find_truncation(path: Path) -> Truncation | None:
+    """Where the file ``path`` ends early, or None when its elements are whole (or it is not one we can walk).
+
+    Walks the preamble, the file meta information and every element header of the data set (sequences and
+    encapsulated pixel data item by item), in the file's transfer syntax, without decoding any value.
+    """
+    data = Path(path).read_bytes()
+    size = len(data)
+    if size < _PREAMBLE + 4:
+        return Truncation(size, "the DICOM preamble") if _could_be_preamble(data) else None
+    if data[_PREAMBLE : _PREAMBLE + 4] != b"DICM":
+        return None
+    meta = _Walker(data, implicit=False, little=True)
+    pos, syntax, meta_end = _PREAMBLE + 4, "", None
+    try:
+        while pos < size and meta.tag(pos) >> 16 == 0x0002:
+            tag, _, length, start = meta.header(pos)
+            pos = meta.skip(start, length)
+            if tag == 0x00020000 and length == 4:  # File Meta Information Group Length
+                meta_end = pos + struct.unpack("<I", data[start:pos])[0]
+            elif tag == 0x00020010:
+                syntax = data[start:pos].decode("ascii", "replace").strip("\x00 ")
+    except _Short as short:
+        return Truncation(size, "the file meta information", short.needed)
+    except (_Malformed, struct.error):
+        return None
+    if pos >= size:
+        if pos == _PREAMBLE + 4 or (meta_end is not None and pos < meta_end):
+            return Truncation(size, "the file meta information", meta_end)
+        return Truncation(size, "the header, right after the file meta information")
+    if syntax == DeflatedExplicitVRLittleEndian:
+        return None  # compressed as a whole: nothing to walk without inflating it
+    walker = _Walker(data, implicit=syntax == ImplicitVRLittleEndian, little=syntax != ExplicitVRBigEndian)
+    while pos < size:
+        try:
+            current = walker.tag(pos)
+        except _Short:
+            return Truncation(size, "the header")
+        try:
+            pos = walker.element(pos)
+        except _Short as short:
+            return Truncation(size, _element_name(current), short.needed)
+        except (_Malformed, struct.error):
+            return None
+    return None
+
+
+def _could_be_preamble(data: bytes) -> bool:
+    """True for a prefix of a DICOM file's usual start: a zero preamble, then "DICM"."""
+    head, marker = data[:_PREAMBLE], data[_PREAMBLE:]
+    return head.count(0) == len(head) and b"DICM".startswith(marker)
 
 
 @dataclass
@@ -135,21 +355,39 @@ def remove_private_tags(ds: pydicom.Dataset) -> None:
                 remove_private_tags(item)
 
 
-def read_ct_slice(path: Path, pseudonymiser: Anonymizer, deid_path: Path) -> CtSlice | Refusal:
+def read_ct_slice(path: Path, pseudonymiser: Anonymizer | None, deid_path: Path) -> CtSlice | Refusal:
     """Read, check, convert and de-identify one file, writing the de-identified copy to ``deid_path``.
 
-    Nothing is written for a refused file; the reason of a refusal says what to do.
+    Nothing is written for a refused file; the reason of a refusal says what to do. Without a
+    ``pseudonymiser`` the file is one this site stored already (de-identified): it is read as it is and
+    copied to ``deid_path``.
     """
     try:
         ds = pydicom.dcmread(path)
     except InvalidDicomError:
+        truncation = find_truncation(path)
+        if truncation is not None:
+            return _empty_or_truncated(truncation)
         return Refusal("not a DICOM file (no DICM marker): upload CT images exported from PACS as .dcm files")
-    except (EOFError, OSError, ValueError, KeyError) as exc:
-        return Refusal(f"unreadable or truncated DICOM header ({type(exc).__name__}): export the file again")
+    except Exception as exc:  # EOFError, struct.error, ValueError...: whatever a cut or damaged header raises
+        truncation = find_truncation(path)
+        if truncation is not None:
+            return truncation.refusal()
+        return _sentence(f"the DICOM header cannot be read ({type(exc).__name__})")
     meta = getattr(ds, "file_meta", None)
     sop_class = ds.get("SOPClassUID") or getattr(meta, "MediaStorageSOPClassUID", None)
     if sop_class == MediaStorageDirectoryStorage:
         return Refusal("DICOMDIR index file: ignored (the images it lists are imported from their own files)")
+    if "PixelData" not in ds:  # a cut header ends the data set early, before the pixels
+        truncation = find_truncation(path)
+        if truncation is not None:
+            return truncation.refusal()
+        if sop_class == CTImageStorage:
+            size = Path(path).stat().st_size
+            return _sentence(
+                f"the file has no pixel data, so it was probably cut short (it ends at byte {size:,}, "
+                "after the header)"
+            )
     modality = str(ds.get("Modality", "") or "")
     if modality != "CT":
         return Refusal(f"modality {modality or 'missing'}: only CT images are accepted")
@@ -184,7 +422,13 @@ def read_ct_slice(path: Path, pseudonymiser: Anonymizer, deid_path: Path) -> CtS
     try:
         pixels = ds.pixel_array
     except Exception as exc:  # decoders raise many types for truncated or corrupt pixel data
-        return Refusal(f"pixel data cannot be decoded ({type(exc).__name__}: {str(exc)[:120]})")
+        truncation = find_truncation(path)
+        if truncation is not None:
+            return truncation.refusal()
+        return _sentence(
+            f"the pixel data cannot be decoded ({type(exc).__name__}: {_quote(exc)})",
+            "re-export it from the PACS, uncompressed if the PACS allows it",
+        )
     if pixels.ndim != 2:
         return Refusal(f"unexpected pixel array shape {pixels.shape}")
     hu = to_hu(ds, pixels)
@@ -192,10 +436,13 @@ def read_ct_slice(path: Path, pseudonymiser: Anonymizer, deid_path: Path) -> CtS
     original_sop, original_series = str(ds.SOPInstanceUID), str(ds.get("SeriesInstanceUID", ""))
     transfer_syntax = str(getattr(meta, "TransferSyntaxUID", "") or "")
     denoised = "DENOIS" in str(ds.get("SeriesDescription", "")).upper()
-    remove_private_tags(ds)
-    pseudonymiser.anonymize(ds)
-    ds.PatientIdentityRemoved = "YES"
-    ds.save_as(deid_path, enforce_file_format=True)
+    if pseudonymiser is None:
+        shutil.copyfile(path, deid_path)
+    else:
+        remove_private_tags(ds)
+        pseudonymiser.anonymize(ds)
+        ds.PatientIdentityRemoved = "YES"
+        ds.save_as(deid_path, enforce_file_format=True)
     return CtSlice(
         original_sop_uid=original_sop,
         original_series_uid=original_series,
@@ -219,6 +466,12 @@ def read_ct_slice(path: Path, pseudonymiser: Anonymizer, deid_path: Path) -> CtS
         hu=hu,
         deid_path=deid_path,
     )
+
+
+def _empty_or_truncated(truncation: Truncation) -> Refusal:
+    if truncation.size == 0:
+        return _sentence("the file is empty (0 bytes)")
+    return truncation.refusal()
 
 
 def _int_or_none(value: object) -> int | None:

@@ -3,6 +3,13 @@
 Per study, all accepted series are stored or none: files are written to a staging folder first, the rows are
 created in one transaction, and the folders are moved into place before it commits. Re-importing the same
 files finds the same pseudonymised UIDs and changes nothing.
+
+Files that bring new instances of a series imported before (one was refused the first time, or arrived
+late) complete it: the series is planned and checked again as a whole, its stored instances read back from
+its de-identified originals, and rebuilt (volume, originals, spacing and gap checks) in a new folder. Its
+Slice rows are kept, re-indexed where a new slice comes between them, so every row that points at a slice
+(labels, bleeding points, predictions, ground truth) stays on the same image. All of it happens in the
+study's transaction, and a completed series that fails a check changes nothing.
 """
 
 from __future__ import annotations
@@ -20,12 +27,14 @@ from datetime import date
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from ichweb.imaging.assemble import SeriesPlan, group_by_series, plan_series
-from ichweb.imaging.dicom import CtSlice, Refusal, init_reader, read_job
+from ichweb.imaging.assemble import SAME_POSITION_MM, SeriesPlan, group_by_series, plan_series
+from ichweb.imaging.dicom import CtSlice, Refusal, init_reader, read_ct_slice, read_job
 from ichweb.imaging.models import ImportJob, Series, Slice, Study
 from ichweb.imaging.signals import series_imported
 from ichweb.imaging.sources import InputFile, Limits, expand
@@ -34,6 +43,7 @@ log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[float, str], None]
 ACCEPTED, SKIPPED = "accepted", "skipped"
+UNCHANGED = "already imported (unchanged)"
 
 
 @dataclass
@@ -47,6 +57,37 @@ class ImportResult:
     @property
     def n_accepted(self) -> int:
         return sum(row["status"] == ACCEPTED for row in self.report)
+
+
+class SeriesChanged(Exception):
+    """Another import changed the series this import completes, between planning and storing."""
+
+
+@dataclass
+class _Unit:
+    """One series of a study in this import: what to store, and the files it accepts from this import."""
+
+    series_uid: str
+    study_uid: str
+    files: list[str]
+    #: The whole series to store; None for an imported series that this import leaves unchanged.
+    plan: SeriesPlan | None
+    #: The imported series that ``plan`` completes (None: a new series).
+    known: Series | None = None
+    known_sops: frozenset[str] = frozenset()
+    #: This import's files that bring instances the imported series lacked.
+    new_files: frozenset[str] = frozenset()
+
+    def reason(self, name: str) -> str:
+        """The report's reason for the accepted file ``name`` once the study is stored."""
+        if self.plan is None:
+            return UNCHANGED
+        if self.known is None:
+            return ""
+        added = f"added {len(self.new_files)} instance(s), {len(self.plan.slices)} in all"
+        if name in self.new_files:
+            return f"added to the imported series: {added}"
+        return f"already imported; the series was completed: {added}"
 
 
 def limits_from_settings() -> Limits:
@@ -76,7 +117,7 @@ def import_items(
         deid_dir.mkdir()
         for i, (item, parsed) in enumerate(_read_files(files, deid_dir)):
             if isinstance(parsed, Refusal):
-                result.add(item.name, SKIPPED, parsed.reason)
+                result.add(item.name, SKIPPED, parsed.text(item.name))
             elif parsed.original_sop_uid in seen:
                 result.add(
                     item.name,
@@ -89,22 +130,36 @@ def import_items(
             if i % 16 == 0 or i == len(files) - 1:
                 report(0.8 * (i + 1) / max(1, len(files)), f"read {i + 1} of {len(files)} files")
 
-        by_study: dict[str, list[SeriesPlan]] = defaultdict(list)
-        for group in group_by_series(accepted).values():
-            plan, refused = plan_series(group)
+        groups = group_by_series(accepted)
+        known = {
+            s.series_uid: s
+            for s in Series.objects.filter(series_uid__in=list(groups)).select_related("study")
+        }
+        stored_dir = Path(scratch) / "stored"
+        stored_dir.mkdir()
+        by_study: dict[str, list[_Unit]] = defaultdict(list)
+        for uid, group in groups.items():
+            if uid in known:
+                unit, refused = _plan_known(known[uid], group, stored_dir)
+            else:
+                plan, refused = plan_series(group)
+                unit = None
+                if plan is not None:
+                    names = [name for name, _ in plan.slices]
+                    unit = _Unit(uid, plan.first.study_uid, names, plan)
             for name, reason in refused.items():
                 result.add(name, SKIPPED, reason)
-            if plan is not None:
-                by_study[plan.first.study_uid].append(plan)
+            if unit is not None:
+                by_study[unit.study_uid].append(unit)
 
-        for n, (study_uid, plans) in enumerate(by_study.items()):
+        for n, (study_uid, units) in enumerate(by_study.items()):
             report(0.8 + 0.2 * n / len(by_study), f"storing study {n + 1} of {len(by_study)}")
             try:
-                study, statuses = _store_study(study_uid, plans, user=user)
+                study = _store_study(study_uid, units, user=user)
             except Exception as exc:
                 log.exception("Import of study %s failed", study_uid)
-                for plan in plans:
-                    for name, _ in plan.slices:
+                for unit in units:
+                    for name in unit.files:
                         result.add(
                             name,
                             SKIPPED,
@@ -112,10 +167,9 @@ def import_items(
                         )
                 continue
             result.studies.append(study)
-            for plan in plans:
-                reason = statuses[plan.first.series_uid]
-                for name, _ in plan.slices:
-                    result.add(name, ACCEPTED, reason)
+            for unit in units:
+                for name in unit.files:
+                    result.add(name, ACCEPTED, unit.reason(name))
     report(1.0, f"{result.n_accepted} of {len(result.report)} files accepted")
     return result
 
@@ -151,61 +205,156 @@ def _parse_date(value: str) -> date | None:
         return None
 
 
-def _store_study(study_uid: str, plans: list[SeriesPlan], *, user) -> tuple[Study, dict[str, str]]:
-    """Write the new series of one study and their rows, all or nothing; known series are left as they are."""
-    media = Path(settings.MEDIA_ROOT)
-    existing = set(
-        Series.objects.filter(series_uid__in=[p.first.series_uid for p in plans]).values_list(
-            "series_uid", flat=True
-        )
+def _plan_known(
+    series: Series, group: list[tuple[str, CtSlice]], scratch: Path
+) -> tuple[_Unit | None, dict[str, str]]:
+    """Plan this import's files of an imported series: unchanged, or completed with the instances it lacked.
+
+    The completed series is planned whole (its stored instances read back, then the new ones), so it passes
+    the same checks as a new one; a new instance at the position of a stored one is refused as a duplicate,
+    and a completed series that fails a check refuses this import's files and leaves the series as it is.
+    """
+    names = [name for name, _ in group]
+    if group[0][1].study_uid != series.study.study_uid:
+        return None, dict.fromkeys(names, "series UID already imported in another study: not imported")
+    rows = list(series.slices.order_by("index").values_list("index", "sop_instance_uid"))
+    known_sops = frozenset(sop for _, sop in rows)
+    fresh = [(name, ct) for name, ct in group if ct.sop_uid not in known_sops]
+    if not fresh:
+        return _Unit(series.series_uid, series.study.study_uid, names, None, known=series), {}
+    kept = f"not added to the imported series, which keeps its {len(rows)} instance(s)"
+    stored, problem = _read_stored(series, rows, scratch)
+    if problem:
+        return None, dict.fromkeys(names, f"{kept}: {problem}")
+
+    normal = stored[0][1].normal
+    at = np.array([float(ct.position @ normal) for _, ct in stored])
+    refused: dict[str, str] = {}
+    for name, ct in fresh:
+        where = float(ct.position @ normal)
+        close = np.flatnonzero(np.abs(at - where) < SAME_POSITION_MM)
+        if close.size:
+            refused[name] = (
+                f"duplicate slice: same position ({where:.2f} mm) as slice {int(close[0]) + 1} "
+                "of the imported series"
+            )
+    fresh = [(name, ct) for name, ct in fresh if name not in refused]
+    accepted = [name for name in names if name not in refused]
+    if not fresh:
+        return _Unit(series.series_uid, series.study.study_uid, accepted, None, known=series), refused
+
+    plan, problems = plan_series(stored + fresh)
+    stored_names = {name for name, _ in stored}
+    if plan is None or stored_names & problems.keys():
+        first = next(iter(problems.values()))
+        return None, refused | {name: f"{kept}: {problems.get(name, first)}" for name in accepted}
+    refused |= problems
+    new_files = frozenset(name for name, _ in plan.slices if name not in stored_names)
+    accepted = [name for name in accepted if name not in refused]
+    if not new_files:
+        return _Unit(series.series_uid, series.study.study_uid, accepted, None, known=series), refused
+    unit = _Unit(
+        series.series_uid,
+        series.study.study_uid,
+        accepted,
+        plan,
+        known=series,
+        known_sops=known_sops,
+        new_files=new_files,
     )
-    statuses = {uid: "already imported (unchanged)" for uid in existing}
-    new = [p for p in plans if p.first.series_uid not in existing]
+    return unit, refused
+
+
+def _read_stored(
+    series: Series, rows: list[tuple[int, str]], scratch: Path
+) -> tuple[list[tuple[str, CtSlice]], str]:
+    """The stored instances of ``series`` as slices to plan with (copies in ``scratch``), or a problem."""
+    out: list[tuple[str, CtSlice]] = []
+    for index, sop in rows:
+        path = series.path / "dicom" / f"{index:04d}.dcm"
+        if not path.is_file():
+            return [], f"the stored copy of its slice {index + 1} is missing"
+        ct = read_ct_slice(path, None, scratch / f"{series.pk}-{index:04d}.dcm")
+        if isinstance(ct, Refusal) or ct.sop_uid != sop:
+            return [], f"the stored copy of its slice {index + 1} cannot be read back"
+        out.append((f"<imported slice {index + 1}>", ct))
+    return out, ""
+
+
+def _store_study(study_uid: str, units: list[_Unit], *, user) -> Study:
+    """Write the new and the completed series of one study and their rows, all or nothing."""
+    media = Path(settings.MEDIA_ROOT)
     staging = media / "staging" / uuid.uuid4().hex
     moved: list[Path] = []
     try:
-        for plan in new:
-            _write_series_files(plan, staging / plan.first.series_uid)
+        for unit in units:
+            if unit.plan is not None:
+                _write_series_files(unit.plan, staging / unit.series_uid)
         with transaction.atomic():
-            first = plans[0].first
-            study, _ = Study.objects.get_or_create(
-                study_uid=study_uid,
-                defaults={
-                    "patient_pseudo_id": first.patient_pseudo_id,
-                    "study_date": _parse_date(first.study_date),
-                    "description": first.study_description,
-                    "accession_pseudo": first.accession[:64],
-                    "imported_by": user,
-                },
-            )
-            for plan in new:
-                final = media / "studies" / study_uid / plan.first.series_uid
-                _create_series_rows(study, plan, final.relative_to(media))
-                if final.exists():  # left over by an import that failed after moving files
-                    shutil.rmtree(final)
-                final.parent.mkdir(parents=True, exist_ok=True)
-                (staging / plan.first.series_uid).rename(final)
-                moved.append(final)
-                statuses[plan.first.series_uid] = ""
-            new_ids = list(
-                study.series.filter(series_uid__in=[p.first.series_uid for p in new]).values_list(
-                    "pk", flat=True
+            first = next((u.plan.first for u in units if u.plan is not None and u.known is None), None)
+            if first is None:  # only series imported before: the study exists
+                study = Study.objects.get(study_uid=study_uid)
+            else:
+                study, _ = Study.objects.get_or_create(
+                    study_uid=study_uid,
+                    defaults={
+                        "patient_pseudo_id": first.patient_pseudo_id,
+                        "study_date": _parse_date(first.study_date),
+                        "description": first.study_description,
+                        "accession_pseudo": first.accession[:64],
+                        "imported_by": user,
+                    },
                 )
-            )
-            if new_ids:
-                transaction.on_commit(partial(series_imported.send, sender=Series, series_ids=new_ids))
+            new_ids: list[int] = []
+            completed_ids: list[int] = []
+            retired: list[Path] = []
+            for unit in units:
+                if unit.plan is None:
+                    continue
+                if unit.known is None:
+                    final = media / "studies" / study_uid / unit.series_uid
+                    series = _create_series_rows(study, unit.plan, final.relative_to(media))
+                    if final.exists():  # left over by an import that failed after moving files
+                        shutil.rmtree(final)
+                    new_ids.append(series.pk)
+                else:
+                    series = Series.objects.select_for_update().get(pk=unit.known.pk)
+                    if set(series.slices.values_list("sop_instance_uid", flat=True)) != unit.known_sops:
+                        raise SeriesChanged(f"series {series.pk} changed while this import read it")
+                    # A new folder: the old one serves readers until the commit, then goes.
+                    final = media / "studies" / study_uid / f"{unit.series_uid}-{uuid.uuid4().hex[:8]}"
+                    retired.append(series.path)
+                    _update_series_rows(series, unit.plan, final.relative_to(media))
+                    completed_ids.append(series.pk)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                (staging / unit.series_uid).rename(final)
+                moved.append(final)
+            if retired:
+                transaction.on_commit(partial(_remove_folders, retired))
+            if new_ids or completed_ids:
+                transaction.on_commit(
+                    partial(
+                        series_imported.send,
+                        sender=Series,
+                        series_ids=new_ids + completed_ids,
+                        completed_ids=completed_ids,
+                    )
+                )
     except BaseException:
         for path in moved:
             shutil.rmtree(path, ignore_errors=True)
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return study, statuses
+    return study
+
+
+def _remove_folders(paths: list[Path]) -> None:
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _write_series_files(plan: SeriesPlan, folder: Path) -> None:
-    import numpy as np
-
     (folder / "dicom").mkdir(parents=True)
     np.save(folder / "volume.npy", plan.volume())
     for index, (_, ct) in enumerate(plan.slices):
@@ -233,18 +382,49 @@ def _create_series_rows(study: Study, plan: SeriesPlan, storage_dir: Path) -> Se
         warnings=plan.warnings,
         storage_dir=storage_dir.as_posix(),
     )
-    Slice.objects.bulk_create(
-        Slice(
-            series=series,
-            index=index,
-            sop_instance_uid=ct.sop_uid,
-            instance_number=ct.instance_number,
-            position=float(plan.positions[index]),
-            z=float(ct.position[2]),
-        )
-        for index, (_, ct) in enumerate(plan.slices)
-    )
+    Slice.objects.bulk_create(_slice_row(series, plan, index) for index in range(len(plan.slices)))
     return series
+
+
+def _slice_row(series: Series, plan: SeriesPlan, index: int) -> Slice:
+    ct = plan.slices[index][1]
+    return Slice(
+        series=series,
+        index=index,
+        sop_instance_uid=ct.sop_uid,
+        instance_number=ct.instance_number,
+        position=float(plan.positions[index]),
+        z=float(ct.position[2]),
+    )
+
+
+def _update_series_rows(series: Series, plan: SeriesPlan, storage_dir: Path) -> None:
+    """Re-index the series' Slice rows along ``plan`` (same SOP Instance UID, same row) and add the new ones.
+
+    The rows first move out of the way (index + an offset above every old and new index), so no statement
+    ever holds two rows at one index, whichever order the database checks the unique constraint in.
+    """
+    rows = {row.sop_instance_uid: row for row in series.slices.all()}
+    offset = len(rows) + len(plan.slices)
+    Slice.objects.filter(series=series).update(index=F("index") + offset)
+    moved: list[Slice] = []
+    added: list[Slice] = []
+    for index, (_, ct) in enumerate(plan.slices):
+        row = rows.get(ct.sop_uid)
+        if row is None:
+            added.append(_slice_row(series, plan, index))
+            continue
+        row.index, row.position, row.z = index, float(plan.positions[index]), float(ct.position[2])
+        moved.append(row)
+    if len(moved) != len(rows):
+        raise SeriesChanged(f"series {series.pk}: the completed series lacks some of its imported slices")
+    Slice.objects.bulk_update(moved, ["index", "position", "z"])
+    Slice.objects.bulk_create(added)
+    series.n_slices = len(plan.slices)
+    series.slice_spacing = plan.spacing
+    series.warnings = plan.warnings
+    series.storage_dir = storage_dir.as_posix()
+    series.save(update_fields=["n_slices", "slice_spacing", "warnings", "storage_dir"])
 
 
 # --- jobs: uploads waiting for a worker -------------------------------------------------------------------

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import warnings
 from statistics import NormalDist
 
 import numpy as np
 import pytest
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import (
     average_precision_score,
     cohen_kappa_score,
@@ -17,6 +19,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from ml import ensemble, stats
 from ml.stats import (
+    UndefinedKappaWarning,
     agreement_table,
     average_precision,
     bootstrap_auc_ci,
@@ -395,8 +398,8 @@ def test_cohen_kappa_matches_sklearn_and_statsmodels(seed: int) -> None:
 
 
 def test_cohen_kappa_edge_cases() -> None:
-    assert cohen_kappa([1, 1, 1], [1, 1, 1]).p_expected == 1.0
-    assert np.isnan(cohen_kappa([1, 1, 1], [1, 1, 1]).kappa)
+    with pytest.warns(UndefinedKappaWarning):
+        assert cohen_kappa([1, 1, 1], [1, 1, 1]).p_expected == 1.0
     perfect = cohen_kappa([0, 1, 2, 1], [0, 1, 2, 1])
     assert (perfect.kappa, perfect.se) == (1.0, 0.0)
     with pytest.raises(ValueError, match="one of labels"):
@@ -418,7 +421,6 @@ def test_fleiss_kappa_wikipedia_example_and_statsmodels() -> None:
 
 
 def test_fleiss_kappa_edge_cases() -> None:
-    assert np.isnan(fleiss_kappa([[3, 0], [3, 0]]))
     # Two raters: Fleiss' kappa is Scott's pi, p_e from the pooled margins.
     assert fleiss_kappa([["a", "a"], ["b", "b"], ["a", "b"], ["b", "b"]], layout="ratings") == pytest.approx(
         (3 / 4 - (3 / 8) ** 2 - (5 / 8) ** 2) / (1 - (3 / 8) ** 2 - (5 / 8) ** 2)
@@ -427,6 +429,57 @@ def test_fleiss_kappa_edge_cases() -> None:
         fleiss_kappa([[2, 1], [1, 1]])
     with pytest.raises(ValueError, match="layout"):
         fleiss_kappa(FLEISS_TABLE, layout="table")  # type: ignore[arg-type]
+
+
+ONE_CATEGORY = "only one category was used by all raters, for every subject, so chance agreement p_e is 1"
+
+
+@pytest.mark.parametrize("labels", [None, [0, 1]])
+def test_cohen_kappa_of_one_category_is_nan_with_a_warning_as_sklearn(labels) -> None:
+    a = b = [0, 0, 0, 0]
+    with pytest.warns(UndefinedKappaWarning, match=f"Cohen's kappa is undefined .*{ONE_CATEGORY}") as ours:
+        result = cohen_kappa(a, b, labels)
+    assert len(ours) == 1 and ours[0].filename == __file__  # points at the caller, not at ml/stats.py
+    assert np.isnan(result.kappa) and np.isnan(result.se) and np.isnan(result.lo) and np.isnan(result.hi)
+    assert (result.p_observed, result.p_expected, result.n) == (1.0, 1.0, 4)
+    with pytest.warns(UndefinedKappaWarning):
+        assert np.isnan(cohen_kappa_from_table(agreement_table(a, b, labels)).kappa)
+    # scikit-learn: NaN too (its replace_undefined_by default), with its UndefinedMetricWarning (a
+    # UserWarning; ours is a RuntimeWarning, like numpy's 0/0 warning that statsmodels lets through).
+    with pytest.warns(UndefinedMetricWarning, match="undefined"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "A single label was found", UserWarning)  # without labels
+        assert np.isnan(cohen_kappa_score(a, b, labels=labels))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert np.isnan(cohens_kappa(agreement_table(a, b, labels)).kappa)
+
+
+def test_cohen_kappa_of_two_single_categories_is_zero_without_a_warning_as_sklearn() -> None:
+    """Each rater used one category, not the same one: p_e = 0 and kappa is 0, defined."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = cohen_kappa([0, 0, 0], [1, 1, 1], labels=[0, 1])
+        assert result.kappa == 0.0 == cohen_kappa_score([0, 0, 0], [1, 1, 1], labels=[0, 1])
+
+
+def test_fleiss_kappa_of_one_category_is_nan_with_a_warning_as_statsmodels() -> None:
+    counts = np.array([[3, 0], [3, 0], [3, 0]])
+    with pytest.warns(UndefinedKappaWarning, match=f"Fleiss' kappa is undefined .*{ONE_CATEGORY}") as ours:
+        assert np.isnan(fleiss_kappa(counts))
+    assert len(ours) == 1 and ours[0].filename == __file__
+    with pytest.warns(UndefinedKappaWarning):
+        assert np.isnan(fleiss_kappa([["x", "x"], ["x", "x"]], layout="ratings"))
+    with pytest.warns(RuntimeWarning, match="invalid value"):  # statsmodels: numpy's 0/0 warning
+        assert np.isnan(sm_fleiss_kappa(counts))
+    assert issubclass(UndefinedKappaWarning, RuntimeWarning)
+
+
+def test_pairwise_kappa_matrix_warns_once_for_its_undefined_pairs() -> None:
+    ratings = np.array([[0, 0, 1], [0, 0, 0], [0, 0, 1]])  # raters 0 and 1 said 0 every time
+    with pytest.warns(UndefinedKappaWarning, match="in 4 of the 9 rater-pair entries") as ours:
+        kappas = pairwise_kappa_matrix(ratings)
+    assert len(ours) == 1
+    np.testing.assert_array_equal(np.isnan(kappas), [[1, 1, 0], [1, 1, 0], [0, 0, 0]])
 
 
 def test_agreement_and_pairwise_matrices() -> None:
