@@ -12,6 +12,7 @@ from typing import Any
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -21,11 +22,12 @@ from rest_framework.response import Response
 
 from ichweb.accounts.permissions import HasRole
 from ichweb.accounts.roles import Role
+from ichweb.errors import ID_REGEX, row_id
 from ichweb.imaging.api import PIXEL_RENDERERS, _cached_binary
 from ichweb.imaging.models import Series
 from ichweb.modeling import access, inference, training
 from ichweb.modeling.datasets import DatasetError
-from ichweb.modeling.models import AtlasEntry, AttentionMap, InferenceJob, ModelVersion, TrainingRun
+from ichweb.modeling.models import AttentionMap, InferenceJob, ModelVersion, TrainingRun
 from ichweb.modeling.review import review_document
 from ml.recipes import RECIPES
 
@@ -70,12 +72,14 @@ class TrainingRunSerializer(serializers.ModelSerializer):
 class StartRunSerializer(serializers.Serializer):
     recipe = serializers.ChoiceField(choices=sorted(RECIPES), default="lite")
     name = serializers.CharField(max_length=120, required=False, allow_blank=True)
-    projects = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
+    projects = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), required=False
+    )
     val_fraction = serializers.FloatField(min_value=0.05, max_value=0.5, default=0.2)
     test_fraction = serializers.FloatField(min_value=0.0, max_value=0.5, default=0.2)
-    seed = serializers.IntegerField(min_value=0, default=0)
+    seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, default=0)
     max_epochs = serializers.IntegerField(min_value=1, max_value=1000, required=False)
-    max_steps_per_epoch = serializers.IntegerField(min_value=1, required=False)
+    max_steps_per_epoch = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False)
     activate_when_done = serializers.BooleanField(default=True)
     predict_all_when_done = serializers.BooleanField(default=False)
 
@@ -123,7 +127,7 @@ class TrainingRunViewSet(
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
-    run = serializers.PrimaryKeyRelatedField(read_only=True)
+    run = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     atlas_size = serializers.SerializerMethodField()
 
     class Meta:
@@ -199,8 +203,8 @@ class InferenceJobSerializer(serializers.ModelSerializer):
 
 
 class RequestInferenceSerializer(serializers.Serializer):
-    series = serializers.IntegerField(min_value=1)
-    model_version = serializers.IntegerField(min_value=1, required=False)
+    series = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    model_version = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
 
 
 class InferenceJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -209,8 +213,8 @@ class InferenceJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     def get_queryset(self):
         jobs = InferenceJob.objects.filter(series__in=access.reviewable_series(self.request.user))
         series = self.request.query_params.get("series")
-        if series and series.isdigit():
-            jobs = jobs.filter(series_id=int(series))
+        if series:
+            jobs = jobs.filter(series_id=row_id(series, "series", "a series id"))
         return jobs.select_related("series")
 
     @extend_schema(request=RequestInferenceSerializer, responses={202: InferenceJobSerializer})
@@ -234,18 +238,25 @@ class InferenceJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         return Response(InferenceJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
+class ReviewQuerySerializer(serializers.Serializer):
+    model = serializers.IntegerField(
+        min_value=1, max_value=2**63 - 1, required=False, help_text="model version (default: the active one)"
+    )
+
+
 class ReviewViewSet(viewsets.GenericViewSet):
     """The review document of a series: predictions, thresholds, maps and prediction basis."""
 
     queryset = Series.objects.none()
 
-    @extend_schema(responses={200: dict})
+    lookup_value_regex = ID_REGEX
+
+    @extend_schema(parameters=[ReviewQuerySerializer], responses={200: OpenApiTypes.OBJECT})
     def retrieve(self, request: Request, pk: str) -> Response:
+        query = ReviewQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
         series = get_object_or_404(access.reviewable_series(request.user), pk=pk)
-        version_id = request.query_params.get("model")
-        return Response(
-            review_document(series, int(version_id) if version_id and version_id.isdigit() else None)
-        )
+        return Response(review_document(series, request.user, query.validated_data.get("model")))
 
 
 def _png(request: Request, path: Path, etag: str) -> HttpResponse:
@@ -280,7 +291,9 @@ class AtlasEntryViewSet(viewsets.GenericViewSet):
 
     renderer_classes = PIXEL_RENDERERS
     permission_classes = [HasRole.of(Role.LEAD, Role.ADMIN, Role.LABELER)]
-    queryset = AtlasEntry.objects.select_related("model_version")
+
+    def get_queryset(self):
+        return access.visible_exemplars(self.request.user).select_related("model_version")
 
     def _image(self, request: Request, kind: str) -> HttpResponse:
         entry = self.get_object()

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ichweb.errors import RuleError
 from ichweb.imaging.models import Series
 from ichweb.labeling.models import GroundTruth
 from ichweb.labeling.services import label_matrix
@@ -22,12 +23,11 @@ from ml.labels import LABELS
 SPLITS = ("train", "val", "test")
 
 
-class DatasetError(ValueError):
+class DatasetError(RuleError):
     """A dataset choice that cannot be trained on; the message says what to change."""
 
     def __init__(self, message: str, field: str = "dataset") -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field)
 
 
 def ground_truth_cases(project_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ from typing import Any
 from django.urls import reverse
 
 from ichweb.imaging.models import Series
+from ichweb.modeling import access
 from ichweb.modeling.models import AttentionMap, InferenceJob, ModelVersion, PredictionBasis, Stage
 from ichweb.modeling.training import active_model
 
@@ -23,27 +24,29 @@ def _job(series: Series, version_id: int | None) -> InferenceJob | None:
     return jobs.filter(status=Stage.SUCCEEDED).order_by("-finished_at").first()
 
 
-def _entry(basis: PredictionBasis) -> dict[str, Any]:
+def _entry(basis: PredictionBasis, show_source: bool) -> dict[str, Any]:
     e = basis.entry
-    return {
-        "rank": basis.rank,
-        "distance": round(basis.distance, 5),
-        "entry": {
-            "id": e.pk,
-            "label": e.label,
-            "block": e.block,
-            "filter": e.filter,
-            "relevance": e.relevance,
-            "source_series": e.source_series_id,
-            "source_slice_index": e.source_slice_index,
-            "patch_url": reverse("atlasentry-patch", args=[e.pk]),
-            "map_url": reverse("atlasentry-map", args=[e.pk]),
-        },
+    entry: dict[str, Any] = {
+        "id": e.pk,
+        "label": e.label,
+        "block": e.block,
+        "filter": e.filter,
+        "relevance": e.relevance,
+        "patch_url": reverse("atlasentry-patch", args=[e.pk]),
+        "map_url": reverse("atlasentry-map", args=[e.pk]),
     }
+    if show_source:
+        entry.update(source_series=e.source_series_id, source_slice_index=e.source_slice_index)
+    return {"rank": basis.rank, "distance": round(basis.distance, 5), "entry": entry}
 
 
-def _map(amap: AttentionMap) -> dict[str, Any]:
-    basis = [b for b in amap.basis.all() if b.kind == PredictionBasis.Kind.TOP]
+def _map(amap: AttentionMap, exemplars: set[int] | None, show_source: bool) -> dict[str, Any]:
+    """One map; its prediction basis lists only the exemplars in ``exemplars`` (``None``: every one)."""
+    basis = [
+        b
+        for b in amap.basis.all()
+        if b.kind == PredictionBasis.Kind.TOP and (exemplars is None or b.entry_id in exemplars)
+    ]
     return {
         "id": amap.pk,
         "index": amap.index,
@@ -53,12 +56,16 @@ def _map(amap: AttentionMap) -> dict[str, Any]:
         "area_percent": amap.area_percent,
         "map_url": reverse("attentionmap-map", args=[amap.pk]),
         "overlay_url": reverse("attentionmap-overlay", args=[amap.pk]),
-        "basis": [_entry(b) for b in basis],
+        "basis": [_entry(b, show_source) for b in basis],
     }
 
 
-def review_document(series: Series, version_id: int | None = None) -> dict[str, Any]:
-    """Predictions of ``series`` by the chosen (default: active) model, with maps and prediction basis."""
+def review_document(series: Series, user, version_id: int | None = None) -> dict[str, Any]:
+    """Predictions of ``series`` by the chosen (default: active) model, with maps and prediction basis.
+
+    The prediction basis is cut to the exemplars ``user`` may see, and names their source only to leads
+    (``access.visible_exemplars``).
+    """
     slices = list(series.slices.order_by("index").values("id", "index"))
     doc: dict[str, Any] = {
         "series": {
@@ -100,6 +107,12 @@ def review_document(series: Series, version_id: int | None = None) -> dict[str, 
     if job.status != Stage.SUCCEEDED:
         return doc
     labels = list(version.label_order)
+    show_source = access.sees_exemplar_sources(user)
+    exemplars = (
+        None
+        if show_source
+        else set(access.visible_exemplars(user).filter(model_version=version).values_list("pk", flat=True))
+    )
     doc.update(
         labels=labels,
         thresholds=job.thresholds,
@@ -109,7 +122,8 @@ def review_document(series: Series, version_id: int | None = None) -> dict[str, 
         },
         slice_probabilities=[p.probabilities for p in job.slice_predictions.order_by("index")],
         maps=[
-            _map(m) for m in job.attention_maps.order_by("index", "label").prefetch_related("basis__entry")
+            _map(m, exemplars, show_source)
+            for m in job.attention_maps.order_by("index", "label").prefetch_related("basis__entry")
         ],
     )
     return doc

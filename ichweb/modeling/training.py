@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from ichweb.errors import RuleError
 from ichweb.modeling import datasets
 from ichweb.modeling.models import (
     AtlasEntry,
@@ -46,10 +47,9 @@ class RunCancelled(Exception):
     """Raised inside a training step when its run was cancelled."""
 
 
-class TrainingError(ValueError):
+class TrainingError(RuleError):
     def __init__(self, message: str, field: str = "recipe") -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field)
 
 
 def recipe_of(run: TrainingRun) -> Recipe:
@@ -148,15 +148,15 @@ def cancel_run(run: TrainingRun) -> TrainingRun:
     return run
 
 
-def _claim(run_id: int, attempt: int) -> TrainingRun | None:
-    """The run if this delivery is current; None for a stale or duplicate message."""
+def _claim(run_id: int, attempt: int, owner: str) -> TrainingRun | None:
+    """The run, now owned by worker ``owner``, if this delivery is current; None for a stale or duplicate."""
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().filter(pk=run_id).first()
         if run is None or run.attempt != attempt or run.finished or being_worked_on(run):
             return None
-        run.status, run.heartbeat_at = Stage.RUNNING, timezone.now()
+        run.status, run.heartbeat_at, run.owner = Stage.RUNNING, timezone.now(), owner
         run.started_at = run.started_at or timezone.now()
-        run.save(update_fields=["status", "heartbeat_at", "started_at"])
+        run.save(update_fields=["status", "heartbeat_at", "owner", "started_at"])
         return run
 
 
@@ -211,9 +211,9 @@ class _Reporter:
             run.save(update_fields=["progress", "heartbeat_at"])
 
 
-def run_step(run_id: int, attempt: int) -> str:
-    """Run the run's current step (called by the gpu task); returns what happened, for the task result."""
-    run = _claim(run_id, attempt)
+def run_step(run_id: int, attempt: int, owner: str = "") -> str:
+    """Run the run's current step (called by the gpu task on worker ``owner``); returns what happened."""
+    run = _claim(run_id, attempt, owner)
     if run is None:
         return "stale"
     step = next_step(run)

@@ -20,23 +20,12 @@ from rest_framework.response import Response
 
 from ichweb.accounts.permissions import HasRole
 from ichweb.accounts.roles import Role
+from ichweb.errors import ID_REGEX
 from ichweb.readerstudy import consensus, material, results, services
 from ichweb.readerstudy.models import ReaderStudy
 from ichweb.readerstudy.serializers import StudyCreateSerializer, StudyRowSerializer, StudyUpdateSerializer
 
 Managers = HasRole.of(Role.LEAD, Role.ADMIN)
-
-
-class RuleErrors:
-    """Turns the rules' exceptions into 400 (field named) and 409 answers."""
-
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, services.Conflict | material.MaterialLocked):
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        if isinstance(exc, services.ReaderStudyError):
-            body = {"detail": str(exc)} if exc.field == "detail" else {exc.field: [str(exc)]}
-            return Response(body, status=status.HTTP_400_BAD_REQUEST)
-        return super().handle_exception(exc)  # type: ignore[misc]
 
 
 def task_urls(study: ReaderStudy) -> dict[str, str]:
@@ -85,11 +74,11 @@ def study_document(study: ReaderStudy, user) -> dict[str, Any]:
     return doc
 
 
-class ReaderStudyViewSet(RuleErrors, viewsets.GenericViewSet):
+class ReaderStudyViewSet(viewsets.GenericViewSet):
     """``/api/v1/reader-studies/``: a participant's studies, or every study for leads and admins."""
 
     queryset = ReaderStudy.objects.none()
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = ID_REGEX
     manager_actions = frozenset({"create", "partial_update", "material", "results"})
 
     def get_permissions(self):

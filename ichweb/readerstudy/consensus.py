@@ -11,7 +11,14 @@ from typing import Any
 from django.db import transaction
 
 from ichweb.readerstudy.models import LocalisationItem, ReaderStudy, ReferencePoints
-from ichweb.readerstudy.services import Conflict, can_manage, clean_points, progress
+from ichweb.readerstudy.services import (
+    LOCALISATION,
+    Conflict,
+    can_manage,
+    clean_points,
+    localisation_final,
+    lock,
+)
 
 
 def consensus_pair(study: ReaderStudy) -> tuple[Any, Any] | None:
@@ -27,15 +34,20 @@ def can_merge(study: ReaderStudy, user) -> bool:
 
 
 def require_consensus_open(study: ReaderStudy) -> tuple[Any, Any]:
-    """Both consensus participants must have finished localisation (neither may see the other's earlier)."""
+    """Both consensus participants' localisations must be final: every slice marked and the marks locked
+    (neither may see the other's points while their own can still change). Opening the consensus locks both
+    for good, so that allowing changes later cannot reopen them."""
     pair = consensus_pair(study)
     if pair is None:
         raise Conflict("This study has no consensus participants.")
-    waiting = [u.get_username() for u in pair if not progress(study, u).localisation_finished]
+    waiting = [u.get_username() for u in pair if not localisation_final(study, u)]
     if waiting:
         raise Conflict(
-            f"The consensus opens when both have finished localisation; waiting for {', '.join(waiting)}."
+            "The consensus opens when both localisations are final (every slice marked, then "
+            f"'Finish localisation' or the questionnaire opened); waiting for {', '.join(waiting)}."
         )
+    for user in pair:
+        lock(study, user, LOCALISATION)
     return pair
 
 

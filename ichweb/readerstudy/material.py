@@ -17,12 +17,13 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
+from ichweb.errors import Conflict
 from ichweb.modeling.models import AttentionMap, InferenceJob, PredictionBasis, Stage
 from ichweb.readerstudy.models import Candidate, LocalisationItem, LocalisationMark, ReaderStudy, StudyCase
 from ichweb.readerstudy.truth import case_truths
 
 
-class MaterialLocked(ValueError):
+class MaterialLocked(Conflict):
     """The material cannot change once a participant has marked points on it."""
 
 

@@ -128,6 +128,29 @@ class CaseRead(SubtypeFlags):
         return f"Read of case {self.case_id} by {self.participant_id}"
 
 
+class TaskLocks(models.Model):
+    """When a participant's earlier answers stopped being changeable because a later task revealed more.
+
+    The localisation slices are model-positive ICH cases, so opening the localisation task locks the case
+    reads; the questionnaire shows attention maps and the consensus shows the partner's points, so opening
+    either locks the localisation. These locks hold whatever ``answers_changeable`` says, now or later.
+    """
+
+    study = models.ForeignKey(ReaderStudy, on_delete=models.CASCADE, related_name="locks")
+    participant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reads_locked_at = models.DateTimeField(null=True, blank=True)
+    localisation_locked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "task locks"
+        constraints = [
+            models.UniqueConstraint(fields=["study", "participant"], name="one_lock_row_per_participant")
+        ]
+
+    def __str__(self) -> str:
+        return f"Locks of {self.participant_id} in reader study {self.study_id}"
+
+
 class LocalisationItem(models.Model):
     """A slice of an ICH case shown for bleeding points, frozen with the study's model output on it.
 

@@ -32,11 +32,11 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from ichweb.errors import ID_REGEX
 from ichweb.imaging import render
 from ichweb.imaging.api import PIXEL_RENDERERS, _cached_binary
 from ichweb.imaging.serializers import ImageQuerySerializer
 from ichweb.readerstudy import consensus, material, services
-from ichweb.readerstudy.api import RuleErrors
 from ichweb.readerstudy.models import (
     CaseRead,
     LocalisationItem,
@@ -87,11 +87,11 @@ def _file_png(request: Request, path: Path, etag: str) -> HttpResponse:
     return _cached_binary(request, etag, "image/png", path.read_bytes)
 
 
-class _StudyTask(RuleErrors, viewsets.GenericViewSet):
+class _StudyTask(viewsets.GenericViewSet):
     """A task route of one study that the caller takes part in (404 for anyone else)."""
 
     queryset = ReaderStudy.objects.none()
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = ID_REGEX
     basename = ""
 
     @cached_property
@@ -118,7 +118,6 @@ class CaseViewSet(_StudyTask):
         user = self.request.user
         read = CaseRead.objects.filter(case=case, participant=user).first()
         submitted = read is not None and read.submitted_at is not None
-        later = LocalisationMark.objects.filter(item__study=self.study, participant=user).exists()
         return {
             "id": case.pk,
             **_neighbours(services.ordered_cases(self.study, user), case),
@@ -132,7 +131,8 @@ class CaseViewSet(_StudyTask):
             "read": {"ich": read.ich, "subtypes": read.codes, "confidence": read.confidence}
             if submitted
             else None,
-            "editable": not submitted or (self.study.answers_changeable and not later),
+            "editable": services.can_change(self.study, user, services.READS)
+            or not (submitted or services.locked(self.study, user, services.READS)),
         }
 
     @extend_schema(responses=TaskRowSerializer(many=True))
@@ -200,7 +200,7 @@ class _ItemTask(_StudyTask):
     answers: type[LocalisationMark] | type[QuestionnaireAnswer]
 
     def gate(self) -> None:
-        services.require_localisation_open(self.study, self.request.user)
+        services.open_localisation(self.study, self.request.user)
 
     def items(self) -> list[LocalisationItem]:
         """The task's items in the order this caller sees them."""
@@ -264,13 +264,20 @@ class LocalisationViewSet(_ItemTask):
     def document(self, item: LocalisationItem) -> dict[str, Any]:
         user = self.request.user
         mark = LocalisationMark.objects.filter(item=item, participant=user).first()
-        later = QuestionnaireAnswer.objects.filter(item__study=self.study, participant=user).exists()
         return {
             **self.base(item),
             "points": mark.points if mark else [],
             "submitted": mark is not None,
-            "editable": mark is None or (self.study.answers_changeable and not later),
+            "editable": services.can_change(self.study, user, services.LOCALISATION)
+            or not (mark is not None or services.locked(self.study, user, services.LOCALISATION)),
         }
+
+    @extend_schema(request=None, responses=OBJECT)
+    @action(detail=False, methods=["post"])
+    def finish(self, request: Request, study_id: str, format: str | None = None) -> Response:
+        """Make my bleeding points final: they can no longer change (the consensus waits for both)."""
+        services.finish_localisation(self.study, request.user)
+        return Response(services.progress(self.study, request.user).to_dict())
 
     @extend_schema(request=PointsSerializer, responses=OBJECT)
     def update(self, request: Request, study_id: str, pk: str, format: str | None = None) -> Response:
@@ -290,7 +297,7 @@ class QuestionnaireViewSet(_ItemTask):
     answers = QuestionnaireAnswer
 
     def gate(self) -> None:
-        services.require_questionnaire_open(self.study, self.request.user)
+        services.open_questionnaire(self.study, self.request.user)
 
     def items(self) -> list[LocalisationItem]:
         allowed = set(services.questionnaire_items(self.study).values_list("pk", flat=True))
@@ -405,7 +412,7 @@ class ConsensusViewSet(_ItemTask):
 
 
 def register(router: Any) -> None:
-    nested = r"reader-studies/(?P<study_id>\d+)"
+    nested = rf"reader-studies/(?P<study_id>{ID_REGEX})"
     router.register(f"{nested}/cases", CaseViewSet, basename=CaseViewSet.basename)
     router.register(f"{nested}/localisation", LocalisationViewSet, basename=LocalisationViewSet.basename)
     router.register(f"{nested}/questionnaire", QuestionnaireViewSet, basename=QuestionnaireViewSet.basename)

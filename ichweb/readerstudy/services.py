@@ -3,7 +3,10 @@
 Blinding: a participant reaches only their own answers, the cohort's pixels through the study's routes and,
 once the localisation task is finished, the questionnaire's own material. Tasks open in order (case reads,
 then localisation, then the questionnaire); an answer may be changed only when the study allows it and
-only while its task is the participant's current one, so nothing seen in a later task can leak back.
+only until a later task that reveals more has been opened (``TaskLocks``), so nothing seen in a later task
+can leak back: opening the localisation task (its slices are the model-positive ICH cases) locks the case
+reads, opening the questionnaire (attention maps) or the consensus (the partner's points) locks the
+localisation.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from django.db import transaction
 from django.db.models import Count, F, QuerySet
 from django.utils import timezone
 
+from ichweb import errors
 from ichweb.accounts.roles import Role, has_role
+from ichweb.errors import RuleError
 from ichweb.labeling.models import Case as LabelingCase
 from ichweb.labeling.models import Project, SubtypeFlags
 from ichweb.modeling.models import ModelVersion
@@ -35,6 +40,7 @@ from ichweb.readerstudy.models import (
     QuestionnaireAnswer,
     ReaderStudy,
     StudyCase,
+    TaskLocks,
 )
 
 #: A heartbeat adds at most this many seconds of reading time, and never more than the time since the last.
@@ -47,15 +53,11 @@ MANAGER_ROLES = (Role.LEAD, Role.ADMIN)
 T = TypeVar("T")
 
 
-class ReaderStudyError(ValueError):
-    """A request that breaks a rule (HTTP 400); ``field`` names the input at fault."""
-
-    def __init__(self, message: str, field: str = "detail") -> None:
-        super().__init__(message)
-        self.field = field
+class ReaderStudyError(RuleError):
+    """A request that breaks a rule of reader studies (HTTP 400); ``field`` names the input at fault."""
 
 
-class Conflict(ReaderStudyError):
+class Conflict(errors.Conflict, ReaderStudyError):
     """A request the study's state refuses (HTTP 409): a task not open yet, a locked answer."""
 
 
@@ -309,11 +311,71 @@ def require_questionnaire_open(study: ReaderStudy, user) -> Progress:
     return state
 
 
-def _check_change(study: ReaderStudy, what: str, later_task_started: bool) -> None:
+def open_localisation(study: ReaderStudy, user) -> Progress:
+    """Open the localisation task for ``user``: from now on their case reads never change."""
+    state = require_localisation_open(study, user)
+    lock(study, user, READS)
+    return state
+
+
+def open_questionnaire(study: ReaderStudy, user) -> Progress:
+    """Open the questionnaire (it shows attention maps): from now on the localisation never changes."""
+    state = require_questionnaire_open(study, user)
+    lock(study, user, LOCALISATION)
+    return state
+
+
+def finish_localisation(study: ReaderStudy, user) -> Progress:
+    """Make ``user``'s bleeding points final (the consensus waits for this where answers are changeable)."""
+    state = require_localisation_open(study, user)
+    if not state.localisation_finished:
+        done, total = state.localisation
+        raise Conflict(f"Mark every slice first: {done} of {total} slices marked.")
+    lock(study, user, READS)
+    lock(study, user, LOCALISATION)
+    return state
+
+
+def localisation_final(study: ReaderStudy, user) -> bool:
+    """Every slice marked, and the marks can no longer change."""
+    return progress(study, user).localisation_finished and not can_change(study, user, LOCALISATION)
+
+
+# --- locks -------------------------------------------------------------------------------------------------
+
+#: The tasks whose answers a later task locks.
+READS, LOCALISATION, QUESTIONNAIRE = "reads", "localisation", "questionnaire"
+_LOCK_FIELDS = {READS: "reads_locked_at", LOCALISATION: "localisation_locked_at"}
+
+
+def lock(study: ReaderStudy, user, task: str) -> None:
+    """Lock ``task``'s answers of ``user`` for good (the first time only; later calls change nothing)."""
+    field = _LOCK_FIELDS[task]
+    TaskLocks.objects.get_or_create(study=study, participant=user)
+    TaskLocks.objects.filter(study=study, participant=user, **{f"{field}__isnull": True}).update(
+        **{field: timezone.now()}
+    )
+
+
+def locked(study: ReaderStudy, user, task: str) -> bool:
+    field = _LOCK_FIELDS.get(task)
+    return field is not None and (
+        TaskLocks.objects.filter(study=study, participant=user, **{f"{field}__isnull": False}).exists()
+    )
+
+
+def can_change(study: ReaderStudy, user, task: str) -> bool:
+    """Whether ``user`` may change an answer of ``task`` they have already submitted."""
+    return study.answers_changeable and not locked(study, user, task)
+
+
+def _check_change(study: ReaderStudy, user, task: str, what: str) -> None:
     if not study.answers_changeable:
         raise Conflict(f"This {what} is submitted and this study locks submitted answers.")
-    if later_task_started:
-        raise Conflict(f"This {what} can no longer change: you have started the next task.")
+    if locked(study, user, task):
+        raise Conflict(
+            f"This {what} can no longer change: you have opened a later task, which shows more than this one."
+        )
 
 
 # --- case reads --------------------------------------------------------------------------------------------
@@ -325,9 +387,8 @@ def submit_read(case: StudyCase, user, *, ich: bool, subtypes: Sequence[str], co
     if subtypes and not ich:
         raise ReaderStudyError("a subtype was chosen but ICH is marked absent", field="subtypes")
     read, _ = CaseRead.objects.select_for_update().get_or_create(case=case, participant=user)
-    if read.submitted_at is not None:
-        started = LocalisationMark.objects.filter(item__study_id=case.study_id, participant=user).exists()
-        _check_change(case.study, "read", started)
+    if read.submitted_at is not None or locked(case.study, user, READS):
+        _check_change(case.study, user, READS, "read")
     read.ich, read.confidence = ich, confidence
     for key, value in SubtypeFlags.flags(subtypes).items():
         setattr(read, key, value)
@@ -344,7 +405,7 @@ def add_reading_time(case: StudyCase, user, seconds: float) -> None:
     now = timezone.now()
     with transaction.atomic():
         read, _ = CaseRead.objects.select_for_update().get_or_create(case=case, participant=user)
-        if read.submitted_at is not None and not case.study.answers_changeable:
+        if read.submitted_at is not None and not can_change(case.study, user, READS):
             return
         bound = HEARTBEAT_MAX_S
         if read.last_beat_at is not None:
@@ -384,16 +445,15 @@ def _is_number(value: object) -> bool:
 def submit_points(item: LocalisationItem, user, points: Any) -> LocalisationMark:
     """Record a participant's bleeding points on an item (none is an answer too: no bleed found)."""
     study = item.study
-    require_localisation_open(study, user)
+    open_localisation(study, user)
     series = item.case.series
     cleaned = clean_points(points, series.columns, series.rows)
     mark = LocalisationMark.objects.select_for_update().filter(item=item, participant=user).first()
-    if mark is None:
+    if mark is None and not locked(study, user, LOCALISATION):
         return LocalisationMark.objects.create(
             item=item, participant=user, points=cleaned, submitted_at=timezone.now()
         )
-    started = QuestionnaireAnswer.objects.filter(item__study=study, participant=user).exists()
-    _check_change(study, "localisation", started)
+    _check_change(study, user, LOCALISATION, "localisation")
     mark.points = cleaned
     mark.save()
     return mark
@@ -405,7 +465,7 @@ def submit_points(item: LocalisationItem, user, points: Any) -> LocalisationMark
 @transaction.atomic
 def submit_answer(item: LocalisationItem, user, letter: str) -> QuestionnaireAnswer:
     """Record the candidate set (by the letter shown to this participant) found most similar."""
-    require_questionnaire_open(item.study, user)
+    open_questionnaire(item.study, user)
     chosen = dict(options(item.study, user, item)).get(letter)
     if chosen is None:
         raise ReaderStudyError(f"choose one of {', '.join(LETTERS)}", field="choice")
@@ -414,7 +474,7 @@ def submit_answer(item: LocalisationItem, user, letter: str) -> QuestionnaireAns
         return QuestionnaireAnswer.objects.create(
             item=item, participant=user, choice=chosen, letter=letter, submitted_at=timezone.now()
         )
-    _check_change(item.study, "answer", later_task_started=False)
+    _check_change(item.study, user, QUESTIONNAIRE, "answer")
     answer.choice, answer.letter = chosen, letter
     answer.save()
     return answer

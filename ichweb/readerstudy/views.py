@@ -73,15 +73,26 @@ def _manage(request: HttpRequest, study: ReaderStudy) -> None:
 def study(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(services.visible_studies(request.user), pk=pk)
     manager = services.can_manage(request.user)
+    participant = item.participants.filter(pk=request.user.pk).exists()
     if request.method == "POST":
+        if request.POST.get("action") == "finish_localisation" and participant:
+            try:
+                services.finish_localisation(item, request.user)
+            except services.ReaderStudyError as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, "Your bleeding points are final.")
+            return redirect("readerstudy:study", pk=pk)
         if not manager:
             raise PermissionDenied("Only leads manage a study.")
         _manage(request, item)
         return redirect("readerstudy:study", pk=pk)
-    participant = item.participants.filter(pk=request.user.pk).exists()
     context = {
         "study": item,
         "progress": services.progress(item, request.user) if participant else None,
+        "can_finish_localisation": participant
+        and services.progress(item, request.user).localisation_finished
+        and not services.localisation_final(item, request.user),
         "manager": manager,
         "can_merge": consensus.can_merge(item, request.user),
         "rows": results.participant_progress(item) if manager else [],

@@ -162,10 +162,13 @@ def leaks(name: str, response: Any, probe: Probe, allow_material: bool, allow_pa
     return found
 
 
-def run_probe(client, probe: Probe, *, gate_open: bool) -> list[str]:
+def run_probe(client, probe: Probe, *, gate_open: bool, skip: tuple[str, ...] = ()) -> list[str]:
+    """Every route (but those whose names start with one of ``skip``); the leaks found."""
     problems = []
     client.raise_request_exception = False  # another room's crash is no leak; ours are reported below
     for name, url in urls(probe):
+        if name.startswith(skip) if skip else False:
+            continue
         response = client.get(url)
         probe.calls += 1
         if response.status_code >= 500:
@@ -267,3 +270,193 @@ def test_the_probe_catches_a_leak(client, study, probe, carol, settings):
     finally:
         participant_api.CaseViewSet.document = original
     assert any("0.864213" in f for f in found)
+
+
+# --- the workflow probe: reads -> localisation -> consensus -> questionnaire, answers changeable ----------
+
+
+def api(study: ReaderStudy, task: str, *rest: object) -> str:
+    return "/".join([f"/api/v1/reader-studies/{study.pk}/{task}", *map(str, rest)]) + "/"
+
+
+def test_the_workflow_with_changeable_answers_locks_each_task_when_the_next_reveals_more(
+    client, study, probe, carol
+):
+    """Each stage is walked over every route; a stage that reveals more locks the answers before it."""
+    study.answers_changeable = True
+    study.save()
+    client.force_login(carol)
+    cases = services.ordered_cases(study, carol)
+    for case in cases:
+        body = {"ich": True, "subtypes": ["IPH"], "confidence": OWN_CONFIDENCE}
+        assert client.put(api(study, "cases", case.pk, "read"), body, "application/json").status_code == 200
+    change = {"ich": False, "subtypes": [], "confidence": 50}
+    # Still in the reading task: a read may change.
+    assert client.put(api(study, "cases", cases[0].pk, "read"), change, "application/json").status_code == 200
+    assert run_probe(client, probe, gate_open=False) == []
+
+    # Opening the localisation task (its slices are the model-positive ICH cases) locks every read.
+    items = client.get(api(study, "localisation")).json()["results"]
+    assert items
+    locked = client.put(api(study, "cases", cases[1].pk, "read"), change, "application/json")
+    assert locked.status_code == 409, "a case read changed after the localisation task was opened"
+    assert client.get(api(study, "cases", cases[1].pk)).json()["editable"] is False
+    assert CaseRead.objects.get(case=cases[1], participant=carol).ich is True
+
+    # Every slice marked, the points still changeable: the partner's points stay hidden (the consensus
+    # waits), and the walk finds them nowhere (it leaves out the questionnaire: opening it would lock).
+    for row in items:
+        marked = client.put(api(study, "localisation", row["id"]), {"points": [[30, 30]]}, "application/json")
+        assert marked.status_code == 200
+    assert client.get(api(study, "consensus")).status_code == 409
+    assert client.get(api(study, "consensus", items[0]["id"])).status_code == 409
+    assert run_probe(client, probe, gate_open=False, skip=("readerstudy-questionnaire",)) == []
+    moved = client.put(api(study, "localisation", items[0]["id"]), {"points": [[31, 31]]}, "application/json")
+    assert moved.status_code == 200
+
+    # Finishing the localisation makes the points final; only then does the consensus open.
+    assert client.post(api(study, "localisation", "finish")).status_code == 200
+    frozen = client.put(api(study, "localisation", items[0]["id"]), {"points": [[5, 5]]}, "application/json")
+    assert frozen.status_code == 409
+    assert client.get(api(study, "consensus", items[0]["id"])).status_code == 200
+
+    # The questionnaire (attention maps) opens; the walk allows only its own material and the partner's points
+    # on the consensus routes.
+    answer_all(study, carol)
+    assert run_probe(client, probe, gate_open=True) == []
+    assert CaseRead.objects.filter(participant=carol, ich=True).count() == len(cases) - 1
+
+
+def test_opening_the_questionnaire_locks_the_localisation(client, study, carol):
+    study.answers_changeable = True
+    study.save()
+    read_all(study, carol)
+    localise_all(study, carol)
+    client.force_login(carol)
+    assert client.get(api(study, "questionnaire")).status_code == 200
+    item = services.ordered_items(study, carol)[0]
+    again = client.put(api(study, "localisation", item.pk), {"points": [[1, 1]]}, "application/json")
+    assert again.status_code == 409
+    assert client.get(api(study, "localisation", item.pk)).json()["editable"] is False
+
+
+def test_the_consensus_waits_for_both_final_localisations(client, study, carol, rita):
+    """With changeable answers, finished is not final: neither sees the other's points before both are."""
+    study.answers_changeable = True
+    study.save()
+    for user in (carol, rita):
+        read_all(study, user)
+        localise_all(study, user, OTHER_POINTS if user == rita else None)
+    client.force_login(carol)
+    assert client.get(api(study, "consensus")).status_code == 409
+    services.finish_localisation(study, rita)
+    refused = client.get(api(study, "consensus"))
+    assert refused.status_code == 409 and "carol" in refused.json()["detail"]
+    services.finish_localisation(study, carol)
+    assert client.get(api(study, "consensus")).status_code == 200
+    # Allowing changes again later does not reopen what the consensus has shown.
+    study.answers_changeable = True
+    study.save()
+    item = services.ordered_items(study, carol)[0]
+    assert (
+        client.put(api(study, "localisation", item.pk), {"points": []}, "application/json").status_code == 409
+    )
+
+
+# --- labelers and the prediction basis -------------------------------------------------------------------
+
+
+def test_a_labeler_never_sees_the_source_or_the_exemplars_of_a_series_still_to_read(
+    client, truth_cases, model_material, alice, bob
+):
+    """bob has read series A and still has to read series B; A's prediction basis was drawn from B."""
+    from ichweb.labeling import services as labeling
+
+    first, second = truth_cases[0], truth_cases[1]
+    project = labeling.create_project(
+        lead=alice,
+        name="Second opinion",
+        studies=[first.study, second.study],
+        readers=[bob],
+        readers_per_case=1,
+    )
+    read_a = Read.objects.get(case__project=project, case__series=first.series)
+    labeling.submit(read_a.pk, bob, read_a.version)
+    entries = list(AtlasEntry.objects.filter(model_version=model_material.version).order_by("index"))
+    AtlasEntry.objects.filter(pk=entries[0].pk).update(source_series=second.series, source_slice_index=4)
+    AtlasEntry.objects.filter(pk__in=[e.pk for e in entries[1:]]).update(source_series=first.series)
+    client.force_login(bob)
+
+    doc = client.get(f"/api/v1/modeling/review/{first.series_id}/").json()
+    assert doc["maps"], "bob may review the series he has read"
+    basis = [b["entry"] for m in doc["maps"] for b in m["basis"]]
+    assert all(b["id"] != entries[0].pk for b in basis), "an exemplar of a series bob has still to read"
+    assert not {"source_series", "source_slice_index"} & {k for b in basis for k in b}
+    assert client.get(f"/api/v1/modeling/atlas/{entries[0].pk}/patch.png").status_code == 404
+    assert client.get(f"/api/v1/modeling/atlas/{entries[1].pk}/patch.png").status_code == 200
+
+    # An exemplar from the series bob has finished is shown, without its source.
+    AtlasEntry.objects.filter(pk=entries[0].pk).update(source_series=first.series)
+    doc = client.get(f"/api/v1/modeling/review/{first.series_id}/").json()
+    shown = [b["entry"] for m in doc["maps"] for b in m["basis"]]
+    assert any(b["id"] == entries[0].pk for b in shown)
+    assert not {"source_series", "source_slice_index"} & {k for b in shown for k in b}
+
+    # A lead sees where every exemplar came from.
+    client.force_login(alice)
+    lead_doc = client.get(f"/api/v1/modeling/review/{first.series_id}/").json()
+    assert {b["entry"]["source_series"] for m in lead_doc["maps"] for b in m["basis"]} == {first.series_id}
+
+
+def test_the_route_walk_as_a_labeler_finds_no_exemplar_of_a_series_still_to_read(
+    client, truth_cases, model_material, alice, bob
+):
+    """Every route as bob: no patch or map of an exemplar drawn from a series he still has to read."""
+    from ichweb.labeling import services as labeling
+
+    first, second = truth_cases[0], truth_cases[1]
+    project = labeling.create_project(
+        lead=alice,
+        name="Second opinion",
+        studies=[first.study, second.study],
+        readers=[bob],
+        readers_per_case=1,
+    )
+    read_a = Read.objects.get(case__project=project, case__series=first.series)
+    labeling.submit(read_a.pk, bob, read_a.version)
+    AtlasEntry.objects.update(source_series=second.series, source_slice_index=4)
+    folder = model_material.version.atlas_folder / "images"
+    exemplar_images = tuple(p.read_bytes() for p in folder.glob("*.png"))
+    probe = Probe(
+        values={
+            "study_id": [],
+            "index": [0],
+            "letter": ["a"],
+            "kind": ["patch", "map"],
+            "task": list(TASKS),
+            "format": ["json"],
+            "case_id": list(LabelingCase.objects.values_list("pk", flat=True)),
+            "series_id": list(Series.objects.values_list("pk", flat=True)),
+            "point_id": [uuid.uuid4()],
+        },
+        texts=[f'"source_series": {second.series_id}', '"source_slice_index"'],
+        patterns=[],
+        partner_points=[],
+        images=exemplar_images,
+    )
+    client.force_login(bob)
+    client.raise_request_exception = False
+    problems = []
+    for name, url in urls(probe):
+        response = client.get(url)
+        probe.calls += 1
+        if response.status_code == 200:
+            probe.ok[name] = probe.ok.get(name, 0) + 1
+        problems += [
+            f"{url}: {leak}"
+            for leak in leaks(name, response, probe, allow_material=False, allow_partner=False)
+            if not leak.startswith("key")  # bob may see model output of the series he has read
+        ]
+    assert problems == []
+    assert probe.ok.get("review-detail") == 1 and probe.ok.get("attentionmap-overlay", 0) >= 4
+    assert "atlasentry-patch" not in probe.ok

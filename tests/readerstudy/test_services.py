@@ -120,7 +120,7 @@ def test_changes_stop_once_the_next_task_started(study, carol):
     read_all(study, carol)
     localise_all(study, carol)
     case = services.ordered_cases(study, carol)[0]
-    with pytest.raises(services.Conflict, match="started the next task"):
+    with pytest.raises(services.Conflict, match="opened a later task"):
         services.submit_read(case, carol, ich=False, subtypes=[], confidence=10)
 
 

@@ -12,8 +12,8 @@ export interface BasisEntry {
     block: string;
     filter: number;
     relevance: number;
-    source_series: number | null;
-    source_slice_index: number | null;
+    source_series?: number | null; // leads only
+    source_slice_index?: number | null; // leads only
     patch_url: string;
     map_url: string;
   };
