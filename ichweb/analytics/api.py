@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from ichweb.accounts.permissions import HasRole
 from ichweb.accounts.roles import Role
 from ichweb.analytics import services
+from ichweb.errors import ID_REGEX, row_id
 from ichweb.labeling.models import Project
 from ichweb.modeling.models import ModelVersion
 from ichweb.readerstudy.models import ReaderStudy
@@ -63,9 +64,7 @@ class TableCSVRenderer(BaseRenderer):
 def _version(request: Request) -> ModelVersion:
     raw = request.query_params.get("model")
     if raw:
-        if not raw.isdigit():
-            raise ValidationError({"model": ["must be a model version id"]})
-        return get_object_or_404(ModelVersion, pk=int(raw))
+        return get_object_or_404(ModelVersion, pk=row_id(raw, "model", "a model version id"))
     version = ModelVersion.objects.filter(is_active=True).first() or ModelVersion.objects.first()
     if version is None:
         raise ValidationError({"model": ["no model version yet: train one on the Models page"]})
@@ -85,12 +84,12 @@ def _cohort(request: Request, version: ModelVersion) -> str:
 
 def _project(request: Request) -> Project:
     raw = request.query_params.get("project", "")
-    if not raw.isdigit():
+    if not raw:
         project = Project.objects.order_by("-created_at").first()
         if project is None:
             raise ValidationError({"project": ["no labeling project yet"]})
         return project
-    return get_object_or_404(Project, pk=int(raw))
+    return get_object_or_404(Project, pk=row_id(raw, "project", "a labeling project id"))
 
 
 def _answer(produce: Any) -> Response:
@@ -201,15 +200,13 @@ class CaseContextViewSet(viewsets.ViewSet):
 
     permission_classes = [HasRole.of(Role.LEAD)]
     renderer_classes = [JSONRenderer, TableCSVRenderer, BrowsableAPIRenderer]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = ID_REGEX
 
     @extend_schema(
         parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH), OpenApiParameter("model", int)],
         responses={200: dict},
     )
     def retrieve(self, request: Request, pk: str) -> Response:
-        if not pk.isdigit():
-            raise ValidationError({"series": ["must be a series id"]})
         version = ModelVersion.objects.filter(is_active=True).first()
         if request.query_params.get("model"):
             version = _version(request)
@@ -219,9 +216,7 @@ class CaseContextViewSet(viewsets.ViewSet):
 def _study(request: Request) -> ReaderStudy | None:
     raw = request.query_params.get("study", "")
     if raw:
-        if not raw.isdigit():
-            raise ValidationError({"study": ["must be a reader study id"]})
-        return get_object_or_404(ReaderStudy, pk=int(raw))
+        return get_object_or_404(ReaderStudy, pk=row_id(raw, "study", "a reader study id"))
     return ReaderStudy.objects.order_by("-created_at").first()
 
 

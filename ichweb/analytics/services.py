@@ -11,12 +11,14 @@ run), ``project:<labeling project>`` (its series with ground truth), ``readerstu
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
+from ichweb.errors import ID_REGEX, RuleError
 from ichweb.labeling.models import Case, GroundTruth, Project, Read
 from ichweb.labeling.services import label_matrix
 from ichweb.modeling.models import InferenceJob, ModelVersion, Stage
@@ -26,10 +28,9 @@ from ml import stats
 from ml.labels import LABELS, SUBTYPES
 
 
-class AnalyticsError(ValueError):
+class AnalyticsError(RuleError):
     def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field)
 
 
 def _num(x: float | None, digits: int = 4) -> float | None:
@@ -57,7 +58,7 @@ def cohort_choices() -> list[dict[str, str]]:
 def cohort_series(key: str) -> list[int]:
     """The series of a cohort key (see the module doc)."""
     kind, _, ident = key.partition(":")
-    if not ident.isdigit():
+    if not re.fullmatch(ID_REGEX, ident):
         raise AnalyticsError(
             f"unknown cohort {key!r}: use test:<id>, project:<id> or readerstudy:<id>", "cohort"
         )

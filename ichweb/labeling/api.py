@@ -10,45 +10,34 @@ from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from ichweb import errors
 from ichweb.accounts.permissions import HasRole
-from ichweb.accounts.roles import Role
+from ichweb.accounts.roles import Role, has_role
+from ichweb.errors import ID_REGEX
 from ichweb.imaging.models import Study
 from ichweb.labeling import exchange, services
 from ichweb.labeling.models import Case, ExclusionReason, Project, Read, Subtype
-from ichweb.labeling.services import LabelingError, ReadOnly, StaleVersion
-
-
-def _error(exc: Exception) -> Response:
-    if isinstance(exc, StaleVersion):
-        return Response(
-            {
-                "detail": "This read was changed in another tab or window: reload to see the latest version.",
-                "version": exc.current,
-            },
-            status=status.HTTP_409_CONFLICT,
-        )
-    if isinstance(exc, ReadOnly):
-        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-    if isinstance(exc, LabelingError):
-        body = {"detail": str(exc)} if exc.field == "detail" else {exc.field: [str(exc)]}
-        return Response(body, status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, Read.DoesNotExist):
-        raise NotFound("no such read among yours")
-    raise exc
+from ichweb.labeling.services import LabelingError
+from ichweb.lib.uploads import UploadRule
 
 
 def _version(data: Any) -> int:
-    try:
-        return int(data["version"])
-    except (KeyError, TypeError, ValueError):
-        raise LabelingError("send the read's current version (an integer)", field="version") from None
+    value = data.get("version") if hasattr(data, "get") else None
+    if value is None:
+        raise LabelingError("send the read's current version (an integer)", field="version")
+    return errors.integer(value, "version")
+
+
+def _body(request: Request) -> dict[str, Any]:
+    return errors.require_mapping(request.data)
 
 
 def read_url(read: Read) -> str:
@@ -123,97 +112,151 @@ class ReadListSerializer(serializers.ModelSerializer):
         return reverse("read-detail", args=[obj.pk])
 
 
+# --- request and answer bodies, for the schema (the services check every value themselves) ------------------
+
+
+class VersionBody(serializers.Serializer):
+    version = serializers.IntegerField(min_value=0, help_text="the read's current version (409 when stale)")
+
+
+class LabelsBody(VersionBody):
+    slices = serializers.DictField(
+        child=serializers.ListField(child=serializers.ChoiceField(choices=Subtype.values)),
+        help_text="slice index -> subtype codes ([] = no haemorrhage, null = unlabelled)",
+    )
+    last_slice_index = serializers.IntegerField(min_value=0, required=False)
+
+
+class PointBody(VersionBody):
+    slice_index = serializers.IntegerField(min_value=0)
+    x = serializers.FloatField(help_text="image column, pixels")
+    y = serializers.FloatField(help_text="image row, pixels")
+    subtype = serializers.ChoiceField(choices=Subtype.values, required=False, allow_null=True)
+
+
+class ExclusionBody(VersionBody):
+    reason = serializers.ChoiceField(choices=ExclusionReason.choices)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+
+class SecondsBody(serializers.Serializer):
+    seconds = serializers.FloatField(min_value=0, help_text="reading time since the last beat (at most 60 s)")
+
+
+class ConsensusBody(serializers.Serializer):
+    slices = serializers.DictField(
+        child=serializers.ListField(child=serializers.ChoiceField(choices=Subtype.values)),
+        required=False,
+        help_text="slice index -> subtype codes; slices not sent keep the union of the reads",
+    )
+    exclusion = serializers.ChoiceField(choices=ExclusionReason.choices, required=False, allow_blank=True)
+
+
+class WrittenAnswer(serializers.Serializer):
+    version = serializers.IntegerField()
+    point = serializers.DictField(required=False)
+    status = serializers.CharField(required=False)
+    next_url = serializers.CharField(required=False, allow_null=True)
+
+
+OBJECT = {200: OpenApiTypes.OBJECT}
+
+
 class ReadViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """``/api/v1/labeling/reads/``: the caller's own reads only."""
 
     serializer_class = ReadListSerializer
     parser_classes = [JSONParser]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = ID_REGEX
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return Read.objects.none()
         return services.reads_of(self.request.user)
 
+    @extend_schema(responses=OBJECT)
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
         read = get_object_or_404(self.get_queryset(), pk=pk)
         return Response(read_detail(read))
 
-    def _write(self, fn: Any, *args: Any, code: int = 200, **kwargs: Any) -> Response:
-        try:
-            result = fn(*args, **kwargs)
-        except Exception as exc:
-            return _error(exc)
+    @staticmethod
+    def _written(result: Any, code: int = 200) -> Response:
         if isinstance(result, tuple):
             point, version = result
             return Response({"point": point, "version": version}, status=code)
         return Response({"version": result}, status=code)
 
+    @extend_schema(request=LabelsBody, responses=WrittenAnswer)
     @action(detail=True, methods=["put"])
     def labels(self, request: Request, pk: str) -> Response:
-        slices = request.data.get("slices")
+        data = _body(request)
+        slices = data.get("slices")
         if not isinstance(slices, dict):
-            return _error(LabelingError("send slices as {slice index: [subtype codes]}", field="slices"))
-        return self._write(
-            services.set_labels,
-            int(pk),
-            request.user,
-            _version(request.data),
-            slices,
-            request.data.get("last_slice_index"),
+            raise LabelingError("send slices as {slice index: [subtype codes]}", field="slices")
+        last = data.get("last_slice_index")
+        return self._written(
+            services.set_labels(
+                int(pk),
+                request.user,
+                _version(data),
+                slices,
+                None if last is None else errors.integer(last, "last_slice_index"),
+            )
         )
 
+    @extend_schema(request=PointBody, responses={201: WrittenAnswer})
     @action(detail=True, methods=["post"])
     def points(self, request: Request, pk: str) -> Response:
-        try:
-            version = _version(request.data)
-        except LabelingError as exc:
-            return _error(exc)
-        return self._write(services.add_point, int(pk), request.user, version, request.data, code=201)
+        data = _body(request)
+        return self._written(services.add_point(int(pk), request.user, _version(data), data), code=201)
 
+    @extend_schema(methods=["PATCH"], request=PointBody(partial=True), responses=WrittenAnswer)
+    @extend_schema(
+        methods=["DELETE"],
+        request=None,
+        parameters=[OpenApiParameter("version", int, required=True)],
+        responses=WrittenAnswer,
+    )
     @action(detail=True, methods=["patch", "delete"], url_path=r"points/(?P<point_id>[0-9a-f-]{36})")
     def point(self, request: Request, pk: str, point_id: str) -> Response:
-        try:
-            version = _version(request.data if request.method == "PATCH" else request.query_params)
-        except LabelingError as exc:
-            return _error(exc)
         if request.method == "DELETE":
-            return self._write(services.delete_point, int(pk), request.user, version, point_id)
-        return self._write(services.move_point, int(pk), request.user, version, point_id, request.data)
+            version = _version(request.query_params)
+            return self._written(services.delete_point(int(pk), request.user, version, point_id))
+        data = _body(request)
+        return self._written(services.move_point(int(pk), request.user, _version(data), point_id, data))
 
+    @extend_schema(request=ExclusionBody, responses=WrittenAnswer)
     @action(detail=True, methods=["post"])
     def exclude(self, request: Request, pk: str) -> Response:
-        reason = request.data.get("reason")
-        if not reason:
-            return _error(LabelingError("choose an exclusion reason", field="reason"))
-        return self._write(
-            services.set_exclusion,
-            int(pk),
-            request.user,
-            _version(request.data),
-            reason,
-            str(request.data.get("note", "")),
-        )
+        data = _body(request)
+        reason = data.get("reason")
+        if not reason or not isinstance(reason, str):
+            raise LabelingError("choose an exclusion reason", field="reason")
+        note = data.get("note", "")
+        if not isinstance(note, str):
+            raise LabelingError("the note must be text", field="note")
+        return self._written(services.set_exclusion(int(pk), request.user, _version(data), reason, note))
 
+    @extend_schema(request=VersionBody, responses=WrittenAnswer)
     @action(detail=True, methods=["post"])
     def include(self, request: Request, pk: str) -> Response:
-        return self._write(services.set_exclusion, int(pk), request.user, _version(request.data), None)
+        version = _version(_body(request))
+        return self._written(services.set_exclusion(int(pk), request.user, version, None))
 
+    @extend_schema(request=VersionBody, responses=WrittenAnswer)
     @action(detail=True, methods=["post"])
     def submit(self, request: Request, pk: str) -> Response:
-        response = self._write(services.submit, int(pk), request.user, _version(request.data))
-        if response.status_code == 200:
-            read = Read.objects.get(pk=pk)
-            detail = read_detail(read)
-            response.data.update({"status": read.status, "next_url": detail["queue"]["next_url"]})
+        response = self._written(services.submit(int(pk), request.user, _version(_body(request))))
+        read = Read.objects.get(pk=pk)
+        detail = read_detail(read)
+        response.data.update({"status": read.status, "next_url": detail["queue"]["next_url"]})
         return response
 
+    @extend_schema(request=SecondsBody, responses={204: None})
     @action(detail=True, methods=["post"])
     def heartbeat(self, request: Request, pk: str) -> Response:
-        try:
-            services.add_reading_time(int(pk), request.user, float(request.data.get("seconds", 0)))
-        except (TypeError, ValueError):
-            return _error(LabelingError("seconds must be a number", field="seconds"))
+        seconds = errors.finite_number(_body(request).get("seconds", 0), "seconds", minimum=0)
+        services.add_reading_time(int(pk), request.user, seconds)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -270,44 +313,64 @@ class ProjectViewSet(
     serializer_class = ProjectSerializer
     permission_classes = [HasRole.of(Role.LEAD, Role.ADMIN)]
     queryset = Project.objects.prefetch_related("readers", "adjudicators")
+    # Checked by UploadGuardMiddleware before the CSV is read.
+    upload_rules = {
+        "import_ground_truth": UploadRule(
+            allowed=lambda user: has_role(user, Role.LEAD, Role.ADMIN),
+            denied=HasRole.message,
+            limit_setting="IMPORT_MAX_UPLOAD_BYTES",
+            advice="split the CSV into several imports",
+        )
+    }
 
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     @action(detail=True, url_path="export.csv")
     def export_csv(self, request: Request, pk: str) -> HttpResponse:
         response = HttpResponse(exchange.rsna_csv(self.get_object()), content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="project-{pk}-labels.csv"'
         return response
 
+    @extend_schema(responses=OBJECT)
     @action(detail=True, url_path="export.json")
     def export_json(self, request: Request, pk: str) -> Response:
         return Response(exchange.project_json(self.get_object()))
 
+    @extend_schema(
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }
+        },
+        responses=OBJECT,
+    )
     @action(detail=True, methods=["post"], url_path="import-ground-truth", parser_classes=[MultiPartParser])
     def import_ground_truth(self, request: Request, pk: str) -> Response:
         upload = request.FILES.get("file")
         if upload is None:
-            return _error(LabelingError("attach the RSNA-format CSV as 'file'", field="file"))
+            raise LabelingError("attach the RSNA-format CSV as 'file'", field="file")
         try:
             text = upload.read().decode("utf-8-sig")
         except UnicodeDecodeError:
-            return _error(LabelingError(f"{upload.name} is not UTF-8 text", field="file"))
-        try:
-            return Response(exchange.import_rsna_csv(self.get_object(), text, request.user))
-        except LabelingError as exc:
-            return _error(exc)
+            raise LabelingError(f"{upload.name} is not UTF-8 text: save it as UTF-8", field="file") from None
+        return Response(exchange.import_rsna_csv(self.get_object(), text, request.user))
 
-    @action(detail=True, methods=["get", "post"], url_path=r"cases/(?P<case_id>\d+)/consensus")
+    @extend_schema(methods=["GET"], responses=OBJECT)
+    @extend_schema(methods=["POST"], request=ConsensusBody, responses=OBJECT)
+    @action(detail=True, methods=["get", "post"], url_path=rf"cases/(?P<case_id>{ID_REGEX})/consensus")
     def consensus(self, request: Request, pk: str, case_id: str) -> Response:
         project = self.get_object()
         case = get_object_or_404(Case, pk=case_id, project=project)
         if request.method == "POST":
-            slices = request.data.get("slices", {})
-            try:
-                with transaction.atomic():
-                    truth = services.record_consensus(
-                        case, request.user, slices, request.data.get("exclusion", "")
-                    )
-            except LabelingError as exc:
-                return _error(exc)
+            data = _body(request)
+            slices = data.get("slices", {})
+            if not isinstance(slices, dict):
+                raise LabelingError("send slices as {slice index: [subtype codes]}", field="slices")
+            exclusion = data.get("exclusion", "")
+            if not isinstance(exclusion, str):
+                raise LabelingError("exclusion must be a reason code or empty", field="exclusion")
+            with transaction.atomic():
+                truth = services.record_consensus(case, request.user, slices, exclusion)
             return Response({"ground_truth": truth.method, "case_status": Case.Status.DONE})
         return Response(consensus_view(case))
 

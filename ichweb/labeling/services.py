@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
+from ichweb.errors import Conflict, RuleError, StaleVersion
 from ichweb.imaging.models import Series, Study
 from ichweb.labeling.models import (
     SUBTYPE_FIELDS,
@@ -37,22 +38,12 @@ from ml.labels import LABELS
 Labels = dict[int, frozenset[str]]  # slice index -> subtype codes (empty = explicit no haemorrhage)
 
 
-class LabelingError(ValueError):
-    """A request that breaks a rule; the message says which field and what to do."""
-
-    def __init__(self, message: str, field: str = "detail") -> None:
-        super().__init__(message)
-        self.field = field
+class LabelingError(RuleError):
+    """A request that breaks a labeling rule; the message says which field and what to do."""
 
 
-class StaleVersion(Exception):
-    def __init__(self, current: int) -> None:
-        super().__init__(f"stale version; current is {current}")
-        self.current = current
-
-
-class ReadOnly(LabelingError):
-    pass
+class ReadOnly(Conflict, LabelingError):
+    """A write to a read that can no longer change (submitted)."""
 
 
 # --- projects ---------------------------------------------------------------------------------------------
@@ -145,7 +136,9 @@ def _locked(read_id: int, user, version: int | None) -> Read:
     if read.status == Read.Status.SUBMITTED:
         raise ReadOnly("this read is submitted and can no longer change")
     if version is not None and version != read.version:
-        raise StaleVersion(read.version)
+        raise StaleVersion(
+            read.version, "This read was changed in another tab or window: reload to see the latest version."
+        )
     return read
 
 
