@@ -366,10 +366,9 @@ def test_the_consensus_waits_for_both_final_localisations(client, study, carol, 
 # --- labelers and the prediction basis -------------------------------------------------------------------
 
 
-def test_a_labeler_never_sees_the_source_or_the_exemplars_of_a_series_still_to_read(
-    client, truth_cases, model_material, alice, bob
-):
-    """bob has read series A and still has to read series B; A's prediction basis was drawn from B."""
+@pytest.fixture
+def bob_half_way(truth_cases, alice, bob) -> tuple[LabelingCase, LabelingCase]:
+    """bob reads two cases of a project: he has submitted the first and still has to read the second."""
     from ichweb.labeling import services as labeling
 
     first, second = truth_cases[0], truth_cases[1]
@@ -382,6 +381,14 @@ def test_a_labeler_never_sees_the_source_or_the_exemplars_of_a_series_still_to_r
     )
     read_a = Read.objects.get(case__project=project, case__series=first.series)
     labeling.submit(read_a.pk, bob, read_a.version)
+    return first, second
+
+
+def test_a_labeler_never_sees_the_source_or_the_exemplars_of_a_series_still_to_read(
+    client, bob_half_way, model_material, alice, bob
+):
+    """bob has read series A and still has to read series B; A's prediction basis was drawn from B."""
+    first, second = bob_half_way
     entries = list(AtlasEntry.objects.filter(model_version=model_material.version).order_by("index"))
     AtlasEntry.objects.filter(pk=entries[0].pk).update(source_series=second.series, source_slice_index=4)
     AtlasEntry.objects.filter(pk__in=[e.pk for e in entries[1:]]).update(source_series=first.series)
@@ -409,21 +416,10 @@ def test_a_labeler_never_sees_the_source_or_the_exemplars_of_a_series_still_to_r
 
 
 def test_the_route_walk_as_a_labeler_finds_no_exemplar_of_a_series_still_to_read(
-    client, truth_cases, model_material, alice, bob
+    client, bob_half_way, model_material, bob
 ):
     """Every route as bob: no patch or map of an exemplar drawn from a series he still has to read."""
-    from ichweb.labeling import services as labeling
-
-    first, second = truth_cases[0], truth_cases[1]
-    project = labeling.create_project(
-        lead=alice,
-        name="Second opinion",
-        studies=[first.study, second.study],
-        readers=[bob],
-        readers_per_case=1,
-    )
-    read_a = Read.objects.get(case__project=project, case__series=first.series)
-    labeling.submit(read_a.pk, bob, read_a.version)
+    second = bob_half_way[1]
     AtlasEntry.objects.update(source_series=second.series, source_slice_index=4)
     folder = model_material.version.atlas_folder / "images"
     exemplar_images = tuple(p.read_bytes() for p in folder.glob("*.png"))
