@@ -110,6 +110,7 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
 class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = ImportJobSerializer
+    lookup_value_regex = r"[0-9a-fA-F-]{32,36}"  # import jobs are named by UUID
 
     def get_queryset(self):
         return access.visible_jobs(self.request.user).prefetch_related("studies")
