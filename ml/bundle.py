@@ -9,7 +9,9 @@ Layout::
 ``bundle.json``: ``format_version``, ``created`` (UTC ISO 8601), ``recipe`` (the training recipe, free dict),
 ``archs``, ``label_order`` (``ml.labels.LABELS``, or ``SUBTYPES`` for M1), ``n_outputs``, ``input_size`` and
 ``degree`` per arch (M4 interpolation degree), ``windowing`` (a preset of ``ml.windowing``),
-``thresholds`` per label (the operating point; null where none), ``weights`` (arch -> file) and
+``thresholds`` per label (the operating point; null where none), ``pretrained`` (arch -> where its
+training started: ``{"kind": "file" | "torchvision" | "timm", "source", "weights", "file", "sha256"}`` for
+ImageNet weights, null for a random start; archs not recorded are left out), ``weights`` (arch -> file) and
 ``sha256`` (file -> hex digest) of every file but the manifest itself.
 
 Loading checks every digest, refuses a label order other than the code's (a model whose outputs are read
@@ -86,6 +88,8 @@ class BundleMeta:
         thresholds: label -> operating-point threshold; labels left out (or NaN) are stored as null.
         input_size: arch -> input side in pixels; defaults to ``ml.models.INPUT_SIZE``.
         degree: arch -> M4 inference degree; defaults to ``DEGREE_BY_ARCH``, else 1 (no interpolation).
+        pretrained: arch -> the record of its ImageNet start (``ml.weights.load_imagenet_weights``) or None
+            (random start); archs left out are "not recorded".
     """
 
     recipe: Mapping[str, Any] = field(default_factory=dict)
@@ -94,6 +98,7 @@ class BundleMeta:
     thresholds: Mapping[str, float | None] = field(default_factory=dict)
     input_size: Mapping[str, int] = field(default_factory=dict)
     degree: Mapping[str, int] = field(default_factory=dict)
+    pretrained: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,11 @@ class Bundle:
     @property
     def recipe(self) -> dict[str, Any]:
         return dict(self.manifest["recipe"])
+
+    @property
+    def pretrained(self) -> dict[str, dict[str, Any] | None]:
+        """Arch -> its ImageNet start record, or None (random start); {} for bundles that predate it."""
+        return dict(self.manifest.get("pretrained", {}))
 
 
 def file_sha256(path: Path) -> str:
@@ -194,6 +204,14 @@ def _manifest(models: Mapping[str, nn.Module], meta: BundleMeta) -> dict[str, An
     degree = {arch: int(meta.degree.get(arch, DEGREE_BY_ARCH.get(arch, 1))) for arch in models}
     for d in degree.values():
         inference_betas(d)
+    unknown = set(meta.pretrained) - set(models)
+    if unknown:
+        raise BundleError(f"pretrained records for archs not in the bundle: {sorted(unknown)}")
+    pretrained = {
+        arch: (dict(meta.pretrained[arch]) if meta.pretrained[arch] is not None else None)
+        for arch in models
+        if arch in meta.pretrained
+    }
     return {
         "format_version": FORMAT_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -205,6 +223,7 @@ def _manifest(models: Mapping[str, nn.Module], meta: BundleMeta) -> dict[str, An
         "degree": degree,
         "windowing": meta.windowing,
         "thresholds": _thresholds(meta),
+        "pretrained": pretrained,
     }
 
 

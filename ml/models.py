@@ -1,12 +1,16 @@
-"""The CNNs of SCIENCE.md A (Lee et al.) and B (Lewicki et al.), plus two small nets for CPU demos and tests.
+"""The CNNs of paper A (Lee et al.) and B (Lewicki et al.), plus two small nets for CPU demos and tests.
+
+See docs/science.md, "Networks and ensemble".
 
 Every net ends in global average pooling -> fully connected layer and returns **logits** ``z^c``: Grad-CAM
 (eq. 5) differentiates the logit before the sigmoid. Callers apply ``torch.sigmoid`` (or ``predict_proba``)
 to get the element-wise sigmoid probabilities of the paper.
 
-ImageNet weights are never downloaded. They come from a local file only: ``weights=`` or
-``$ICHWEB_IMAGENET_WEIGHTS_DIR/<arch>.pth`` (for ``lewicki`` also ``resnet50.pth``, its backbone). The file
-is read with ``torch.load(..., weights_only=True)`` and fills the backbone; the replaced head stays random.
+ImageNet weights (``build_model``; resolution and sources in ``ml.weights``) come from a local file first:
+``weights=`` or ``$ICHWEB_IMAGENET_WEIGHTS_DIR/<arch>.pth`` (for ``lewicki`` also ``resnet50.pth``, its
+backbone), checked against the ``SHA256SUMS`` beside it when there is one; else from the libraries' own
+weights (torchvision's enums, timm's pretrained config) in their caches, downloaded when online. A file is
+read with ``torch.load(..., weights_only=True)`` and fills the backbone; the replaced head stays random.
 
 Example::
 
@@ -19,8 +23,10 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -33,19 +39,26 @@ __all__ = [
     "PAPER_ARCHS",
     "TARGET_LAYERS",
     "VGG16GAP",
+    "PretrainedWeightsError",
     "TinyCNN",
     "build_architecture",
     "build_model",
+    "build_model_with_source",
+    "check_backbone_state",
     "get_module",
+    "imagenet_file",
+    "imagenet_stems",
+    "load_backbone_state",
     "load_backbone_weights",
     "predict_proba",
+    "read_state_dict",
 ]
 
 logger = logging.getLogger("ml.models")
 
 ENV_WEIGHTS_DIR = "ICHWEB_IMAGENET_WEIGHTS_DIR"
 
-#: The four networks of the paper's ensemble (SCIENCE.md A, "Model").
+#: The four networks of the paper's ensemble (docs/science.md, "Networks and ensemble").
 PAPER_ARCHS: tuple[str, ...] = ("vgg16", "resnet50", "inception_v3", "inception_resnet_v2")
 ARCHS: tuple[str, ...] = (*PAPER_ARCHS, "lewicki", "resnet18", "tiny")
 
@@ -83,6 +96,11 @@ HEADS: dict[str, str] = {
 }
 
 _IMAGENET_STEMS: dict[str, tuple[str, ...]] = {"lewicki": ("lewicki", "resnet50")}
+
+
+class PretrainedWeightsError(ValueError):
+    """ImageNet weights that cannot be used: unreadable or truncated, a checksum mismatch, another arch's
+    tensors, or none found where the recipe requires them. The message names the file and what to do."""
 
 
 class TinyCNN(nn.Module):
@@ -180,8 +198,8 @@ def _inception_resnet_v2(n_outputs: int) -> nn.Module:
 def build_architecture(arch: str, n_outputs: int = 6) -> nn.Module:
     """Build ``arch`` with random weights, no file lookup and no log line (used to reload bundles).
 
-    Heads (SCIENCE.md A, "Model"; B): GAP -> Linear(features, n_outputs) for every arch, except
-    ``lewicki``: ResNet-50 -> GAP -> Linear(2048, 256) -> ReLU -> Linear(256, n_outputs).
+    Heads (docs/science.md, "Networks and ensemble"): GAP -> Linear(features, n_outputs) for every arch,
+    except ``lewicki``: ResNet-50 -> GAP -> Linear(2048, 256) -> ReLU -> Linear(256, n_outputs).
 
     Raises:
         ValueError: unknown arch or ``n_outputs < 1``.
@@ -203,25 +221,96 @@ def build_architecture(arch: str, n_outputs: int = 6) -> nn.Module:
     raise ValueError(f"unknown arch {arch!r}; valid: {', '.join(ARCHS)}")
 
 
-def _imagenet_file(arch: str) -> Path | None:
+def imagenet_stems(arch: str) -> tuple[str, ...]:
+    """File stems searched in the weights folder for ``arch`` (``lewicki``: its own, then ``resnet50``)."""
+    return _IMAGENET_STEMS.get(arch, (arch,))
+
+
+def imagenet_file(arch: str) -> Path | None:
+    """``$ICHWEB_IMAGENET_WEIGHTS_DIR/<stem>.pth`` for the first of ``imagenet_stems(arch)`` present."""
     folder = os.environ.get(ENV_WEIGHTS_DIR)
     if not folder:
         return None
-    for stem in _IMAGENET_STEMS.get(arch, (arch,)):
+    for stem in imagenet_stems(arch):
         path = Path(folder) / f"{stem}.pth"
         if path.is_file():
             return path
     return None
 
 
-def _state_dict_from_file(path: Path) -> dict[str, torch.Tensor]:
-    loaded = torch.load(path, map_location="cpu", weights_only=True)
+_imagenet_file = imagenet_file
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a state_dict file (``torch.load(weights_only=True)``; ``state_dict``/``model`` opened).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        PretrainedWeightsError: the file cannot be read (truncated, corrupt, pickled objects), or holds no
+            dict; the message names the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights file at {path}")
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError... for a bad file
+        if isinstance(exc, pickle.UnpicklingError) and "Weights only load failed" in str(exc):
+            raise PretrainedWeightsError(
+                f"{path} holds pickled Python objects besides tensors: refused, never unpickled; use a plain "
+                "state_dict file (python -m ml.weights fetch writes them)"
+            ) from None
+        detail = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise PretrainedWeightsError(
+            f"{path} cannot be read as a state_dict ({type(exc).__name__}: {detail}): the file is truncated "
+            "or corrupt; delete it and fetch it again (python -m ml.weights fetch)"
+        ) from None
     for key in ("state_dict", "model"):
         if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
             loaded = loaded[key]
     if not isinstance(loaded, dict):
-        raise ValueError(f"{path} holds a {type(loaded).__name__}, not a state_dict")
+        raise PretrainedWeightsError(f"{path} holds a {type(loaded).__name__}, not a state_dict")
     return {k.removeprefix("module."): v for k, v in loaded.items() if isinstance(v, torch.Tensor)}
+
+
+def check_backbone_state(
+    model: nn.Module, arch: str, state: dict[str, torch.Tensor], origin: str
+) -> dict[str, torch.Tensor]:
+    """The tensors of ``state`` that fill ``model`` but its head (``HEADS[arch]``).
+
+    Raises:
+        PretrainedWeightsError: a backbone tensor is missing from ``state`` or has another shape; the message
+            names ``origin`` (the file) and ``arch``.
+    """
+    head = HEADS[arch] + "."
+    own = model.state_dict()
+    backbone = {k: v for k, v in state.items() if not k.startswith(head)}
+    bad = [
+        k
+        for k, v in own.items()
+        if not k.startswith(head)
+        and not k.endswith("num_batches_tracked")
+        and (k not in backbone or backbone[k].shape != v.shape)
+    ]
+    if bad:
+        raise PretrainedWeightsError(
+            f"{origin} is not a {arch} checkpoint: {len(bad)} backbone tensors missing or of another shape, "
+            f"e.g. {', '.join(bad[:3])}"
+        )
+    return {k: v for k, v in backbone.items() if k in own}
+
+
+def load_backbone_state(
+    model: nn.Module, arch: str, state: dict[str, torch.Tensor], origin: str
+) -> list[str]:
+    """Load ``state`` into every layer of ``model`` but its head; returns the head's tensor names.
+
+    Raises:
+        PretrainedWeightsError: ``state`` does not fit ``arch`` (see ``check_backbone_state``).
+    """
+    model.load_state_dict(check_backbone_state(model, arch, state, origin), strict=False)
+    head = HEADS[arch] + "."
+    return [k for k in model.state_dict() if k.startswith(head)]
 
 
 def load_backbone_weights(model: nn.Module, arch: str, path: str | Path) -> list[str]:
@@ -234,58 +323,49 @@ def load_backbone_weights(model: nn.Module, arch: str, path: str | Path) -> list
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: a backbone tensor is missing from the file or has another shape (not an ``arch``
-            checkpoint).
+        PretrainedWeightsError (a ValueError): the file cannot be read, or a backbone tensor is missing from
+            it or has another shape (not an ``arch`` checkpoint).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no weights file at {path}")
-    head = HEADS[arch] + "."
-    own = model.state_dict()
-    backbone = {k: v for k, v in _state_dict_from_file(path).items() if not k.startswith(head)}
-    bad = [
-        k
-        for k, v in own.items()
-        if not k.startswith(head)
-        and not k.endswith("num_batches_tracked")
-        and (k not in backbone or backbone[k].shape != v.shape)
-    ]
-    if bad:
-        raise ValueError(
-            f"{path} is not a {arch} checkpoint: {len(bad)} backbone tensors missing or of another shape, "
-            f"e.g. {', '.join(bad[:3])}"
-        )
-    model.load_state_dict({k: v for k, v in backbone.items() if k in own}, strict=False)
-    return [k for k in own if k.startswith(head)]
+    return load_backbone_state(model, arch, read_state_dict(path), str(path))
 
 
-def build_model(arch: str, n_outputs: int = 6, weights: str | Path | None = None) -> nn.Module:
-    """Build one of ``ARCHS`` returning logits, with ImageNet weights from a local file when there is one.
+def build_model_with_source(
+    arch: str, n_outputs: int = 6, weights: str | Path | None = None, *, require_pretrained: bool = False
+) -> tuple[nn.Module, dict[str, Any] | None]:
+    """``build_model`` that also returns where the ImageNet weights came from (None: random start).
 
-    SCIENCE.md A "Model": an ImageNet-pretrained CNN whose classifier is replaced by GAP -> FC -> sigmoid
+    The record (JSON-ready) is ``{"kind": "file" | "torchvision" | "timm", "source", "weights", "file",
+    "sha256"}``: see ``ml.weights.load_imagenet_weights``.
+    """
+    from ml.weights import load_imagenet_weights
+
+    model = build_architecture(arch, n_outputs)
+    return model, load_imagenet_weights(model, arch, weights, required=require_pretrained)
+
+
+def build_model(
+    arch: str, n_outputs: int = 6, weights: str | Path | None = None, *, require_pretrained: bool = False
+) -> nn.Module:
+    """Build one of ``ARCHS`` returning logits, its backbone from ImageNet weights when there are some.
+
+    Paper A: an ImageNet-pretrained CNN whose classifier is replaced by GAP -> FC -> sigmoid
     (the sigmoid is the caller's). ``n_outputs`` is 6 (``LABELS``) from M2 on, 5 (``SUBTYPES``) for M1.
 
     Args:
         arch: a key of ``INPUT_SIZE``.
         n_outputs: number of logits.
-        weights: a local state_dict file for the backbone; when None, ``$ICHWEB_IMAGENET_WEIGHTS_DIR``
-            is searched for ``<arch>.pth``. Without either the net is randomly initialised and one warning
-            is logged on ``ml.models``. Nothing is ever downloaded.
+        weights: a local state_dict file for the backbone (nothing else is tried). When None: the file
+            ``$ICHWEB_IMAGENET_WEIGHTS_DIR/<arch>.pth``, then the library's ImageNet weights from its cache or
+            downloaded (``ml.weights``). Without any the net is randomly initialised and one warning is
+            logged on ``ml.models``.
+        require_pretrained: raise instead of the random start.
+
+    Raises:
+        PretrainedWeightsError: a file or cached download that is unreadable, fails its checksum or is
+            another arch's; or no weights while ``require_pretrained``.
     """
-    model = build_architecture(arch, n_outputs)
-    path = Path(weights) if weights is not None else _imagenet_file(arch)
-    if path is None:
-        logger.warning(
-            "no ImageNet weights for %s (set %s to a folder holding %s.pth, or pass weights=): "
-            "random initialisation",
-            arch,
-            ENV_WEIGHTS_DIR,
-            arch,
-        )
-        return model
-    load_backbone_weights(model, arch, path)
-    logger.info("ImageNet weights for %s loaded from %s (head randomly initialised)", arch, path)
-    return model
+    return build_model_with_source(arch, n_outputs, weights, require_pretrained=require_pretrained)[0]
 
 
 def get_module(model: nn.Module, dotted: str) -> nn.Module:

@@ -1,11 +1,13 @@
-"""Training recipes: the ablation steps of Fig. 3 (SCIENCE.md A, M1-M4) and the named recipes.
+"""Training recipes: the ablation steps of Fig. 3 and the named recipes (docs/science.md, "Ablation steps
+M1-M4").
 
 ``StepConfig`` holds the switches of the ablation; ``STEPS`` the paper's cumulative steps M1..M4. A
 ``Recipe`` adds the networks, optimiser, schedule and sizes. ``RECIPES``:
 
-* ``paper`` (SCIENCE.md A): the four ``PAPER_ARCHS`` at their native sizes, M4, SGD with Nesterov
+* ``paper`` (paper A): the four ``PAPER_ARCHS`` at their native sizes, M4, SGD with Nesterov
   momentum 0.9, LR 1e-3, weight decay 5e-5, batch 64, LR x0.1 three times on validation-loss plateaus.
-* ``lewicki`` (SCIENCE.md B): ResNet-50 with the 256-unit head, windows brain/subdural/bone, 6 outputs, no
+  Its nets must start from ImageNet weights (``require_pretrained``; ``allow_random_init`` waives it).
+* ``lewicki`` (paper B): ResNet-50 with the 256-unit head, windows brain/subdural/bone, 6 outputs, no
   interpolation or augmentation, Adam 1e-5, batch 16, 10 epochs at a constant LR, class weights
   [1, 2, 1, 1, 1, 1] (epidural x2, ``ml.losses.lewicki_class_weights`` maps them to ``LABELS`` order).
 * ``lite`` (ours): the small ``tiny`` CNN at 128 px, M4, Adam 1e-3 (a randomly initialised net learns far
@@ -39,7 +41,7 @@ LossWeights = Literal["eq2", "lewicki"]
 
 @dataclass(frozen=True)
 class StepConfig:
-    """The ablation switches of Fig. 3 (SCIENCE.md A, M1-M4).
+    """The ablation switches of Fig. 3 (docs/science.md, "Ablation steps M1-M4").
 
     Args:
         name: label of the step (``"M1"`` .. ``"M4"`` or a custom name).
@@ -83,7 +85,7 @@ _DEFAULT_WEIGHT_DECAY: dict[str, float] = {"sgd": 5e-5, "adam": 0.0}
 
 @dataclass(frozen=True)
 class Recipe:
-    """Everything that decides a training run (SCIENCE.md A "Model", B).
+    """Everything that decides a training run (docs/science.md, "Training and model selection").
 
     Args:
         name: recipe name, stored in the bundle.
@@ -109,6 +111,9 @@ class Recipe:
         max_steps_per_epoch: cap on optimisation steps per epoch (tests, quick demos); None = all data.
         num_workers: DataLoader workers; None = 0 on CPU, up to 8 on CUDA.
         progress_every: steps between progress events (and at every epoch end).
+        require_pretrained: every net must start from ImageNet weights (``ml.weights``); training stops with
+            an error when some are missing instead of starting from random weights.
+        allow_random_init: waive ``require_pretrained`` for this run (one warning per net instead).
     """
 
     name: str
@@ -132,6 +137,8 @@ class Recipe:
     max_steps_per_epoch: int | None = None
     num_workers: int | None = None
     progress_every: int = 10
+    require_pretrained: bool = False
+    allow_random_init: bool = False
 
     def __post_init__(self) -> None:
         if not self.archs:
@@ -150,6 +157,9 @@ class Recipe:
             raise ValueError("batch_size must be >= 1, max_epochs and lr_reductions >= 0")
         if self.patience is not None and self.patience < 0:
             raise ValueError(f"patience must be >= 0 or None, got {self.patience}")
+        for name in ("require_pretrained", "allow_random_init"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not 0 < self.target_sensitivity <= 1:
             raise ValueError(f"target_sensitivity must be in (0, 1], got {self.target_sensitivity}")
         for arch in self.archs:
@@ -178,6 +188,11 @@ class Recipe:
     @property
     def decay(self) -> float:
         return self.weight_decay if self.weight_decay is not None else _DEFAULT_WEIGHT_DECAY[self.optimizer]
+
+    @property
+    def needs_pretrained(self) -> bool:
+        """Every net must start from ImageNet: ``require_pretrained`` and not ``allow_random_init``."""
+        return self.require_pretrained and not self.allow_random_init
 
     def windowing_for_step(self) -> str:
         """The window preset the step uses: the RGB preset with M3's multi-window, else ``single_window``."""
@@ -222,7 +237,7 @@ class Recipe:
 
 
 RECIPES: dict[str, Recipe] = {
-    "paper": Recipe(name="paper", archs=PAPER_ARCHS),
+    "paper": Recipe(name="paper", archs=PAPER_ARCHS, require_pretrained=True),
     "lewicki": Recipe(
         name="lewicki",
         archs=("lewicki",),

@@ -1,7 +1,13 @@
-"""Training of the ICH networks and of their bundle (SCIENCE.md A "Model", M1-M4, "Ensemble"; B).
+"""Training of the ICH networks and of their bundle (docs/science.md, "Training and model selection").
 
 ``train(recipe, train_cases, val_cases, out_dir)`` trains every arch of the recipe, then ensembles them:
 
+0. **Start.** Each net's backbone starts from ImageNet weights (``ml.weights``: the local folder
+   ``$ICHWEB_IMAGENET_WEIGHTS_DIR``, else the library's cache or download), its head from random weights;
+   without weights it starts at random with one warning, or stops with an error when the recipe
+   ``require_pretrained`` (``paper``) and not ``allow_random_init``. Where each start came from (file or
+   library weights name, sha256; None for random) is kept in the checkpoint, the per-arch summary
+   (``pretrained``) and the bundle manifest.
 1. **Optimisation.** SGD with Nesterov momentum (or Adam), the step's loss (plain BCE, eq. 2 with the
    weights of eq. 3 counted over the training slices, or Lewicki's class weights), batches from
    ``ml.slices.SliceBatchSampler`` (M4: interpolated images with one ``b`` per batch, augmentation).
@@ -73,11 +79,16 @@ logger = logging.getLogger("ml.train")
 
 @dataclass
 class TrainResult:
-    """Where the bundle is, the validation metrics of the ensemble, and one history row per arch epoch."""
+    """Where the bundle is, the validation metrics of the ensemble, and one history row per arch epoch.
+
+    ``pretrained``: arch -> the record of its ImageNet start (``ml.weights.load_imagenet_weights``) or None
+    (random start), as in the bundle manifest; archs whose start was not recorded are left out.
+    """
 
     bundle_dir: Path
     metrics: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
+    pretrained: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
 
 def _seed_everything(seed: int) -> None:
@@ -92,6 +103,7 @@ def _summary(state: ArchState) -> dict[str, Any]:
         "best_val_map": finite_or_none(state.best_map),
         "epochs": state.epoch,
         "stopped_on_plateau": state.stopped,
+        "pretrained": state.pretrained,
     }
 
 
@@ -113,7 +125,12 @@ def train_arch(
 
     Returns:
         The best-mAP model (eval mode), its summary (``best_epoch``, ``best_val_map``, ``epochs``,
-        ``stopped_on_plateau``) and its history rows.
+        ``stopped_on_plateau``, ``pretrained``: the record of the ImageNet start or None) and its history
+        rows.
+
+    Raises:
+        PretrainedWeightsError: (a ValueError) unusable ImageNet weights, or none where the recipe requires
+            them.
     """
     if arch not in recipe.archs:
         raise ValueError(f"arch {arch!r} is not in recipe {recipe.name!r} ({', '.join(recipe.archs)})")
@@ -165,6 +182,11 @@ def assemble(
         models, val_cases, recipe, input_size=input_size, degree=degree, windowing=window, device=run.device
     )
     metrics["per_arch"] = per_arch or {}
+    pretrained = {
+        arch: summary["pretrained"]
+        for arch, summary in (per_arch or {}).items()
+        if arch in models and isinstance(summary, dict) and "pretrained" in summary
+    }
     bundle_dir = out / "bundle"
     meta = BundleMeta(
         recipe=recipe.to_dict(),
@@ -173,13 +195,14 @@ def assemble(
         thresholds=metrics["thresholds"],
         input_size=input_size,
         degree=degree,
+        pretrained=pretrained,
     )
     save_bundle(bundle_dir, {arch: m.cpu() for arch, m in models.items()}, meta)
     history = history or []
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     (out / "history.json").write_text(json.dumps(history, indent=1) + "\n", encoding="utf-8")
     logger.info("bundle written to %s (ensemble val mAP %s)", bundle_dir, metrics["val_map"])
-    return TrainResult(bundle_dir, metrics, history)
+    return TrainResult(bundle_dir, metrics, history, pretrained)
 
 
 def train(

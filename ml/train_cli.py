@@ -5,10 +5,12 @@
     python -m ml.train --recipe lite --data DIR --out DIR [--step M1..M4] [--epochs N]
         [--val-fraction 0.2] [--test-fraction 0.2] [--seed S] [--device cpu|cuda] [--no-resume]
         [--max-steps N] [--batch-size N] [--balanced-val N] [--threads N] [--cache DIR] [--quiet]
+        [--allow-random-init]
 
 ``OUT/split.json`` records the patient split (the test cases are held out of training and validation);
 ``OUT/cache/`` the HU volumes as ``.npy``; ``OUT/checkpoints/``, ``OUT/bundle/``, ``OUT/metrics.json`` and
-``OUT/history.json`` come from ``ml.train.train``.
+``OUT/history.json`` come from ``ml.train.train``. ImageNet weights: ``ml.weights``; a recipe that requires
+them (``paper``) stops with an error without them unless ``--allow-random-init``.
 """
 
 from __future__ import annotations
@@ -94,6 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", type=Path, help="HU cache folder (default OUT/cache)")
     p.add_argument("--no-resume", action="store_true", help="start over instead of resuming checkpoints")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--allow-random-init",
+        action="store_true",
+        help="start nets without ImageNet weights at random even where the recipe requires them (paper)",
+    )
     return p
 
 
@@ -112,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             changes[key] = value
     if args.max_steps is not None:
         changes["max_steps_per_epoch"] = args.max_steps
+    if args.allow_random_init:
+        changes["allow_random_init"] = True
     try:
         recipe = RECIPES[args.recipe].with_(**changes)
         cases = load_phantom_dataset(args.data, cache_dir=args.cache or args.out / "cache")

@@ -1,4 +1,6 @@
-"""Training of one network: optimiser, loss, plateau schedule, mAP selection, checkpoints (SCIENCE.md A).
+"""Training of one network: optimiser, loss, plateau schedule, mAP selection, checkpoints.
+
+See docs/science.md, "Training and model selection".
 
 ``ArchTrainer(arch, recipe, ...).fit()`` is steps 1-4 of ``ml.train`` for one arch; see that module for the
 rules. Every epoch: train on ``ml.slices`` batches, compute the validation loss and per-slice mAP (original
@@ -30,11 +32,12 @@ from torch import nn
 from ml.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from ml.data import CaseData, slice_labels
 from ml.losses import bce_loss, class_weights_from_counts, lewicki_class_weights, weighted_bce_loss
-from ml.models import INPUT_SIZE, build_model
+from ml.models import INPUT_SIZE, build_architecture
 from ml.recipes import Recipe
 from ml.slices import SliceBatchSampler, SliceDataset, make_loader
 from ml.stats import mean_average_precision
 from ml.validation import finite_or_none
+from ml.weights import load_imagenet_weights
 
 __all__ = [
     "ArchState",
@@ -51,7 +54,16 @@ logger = logging.getLogger("ml.train")
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 #: Recipe fields that may change between a run and its resumption.
-_RESUMABLE_CHANGES = {"name", "max_epochs", "num_workers", "progress_every", "target_sensitivity", "degree"}
+_RESUMABLE_CHANGES = {
+    "name",
+    "max_epochs",
+    "num_workers",
+    "progress_every",
+    "target_sensitivity",
+    "degree",
+    "require_pretrained",
+    "allow_random_init",
+}
 
 
 @dataclass(frozen=True)
@@ -118,7 +130,7 @@ def _optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
 
 @dataclass
 class ArchState:
-    """What a checkpoint restores besides the modules: counters, the best model and the history.
+    """What a checkpoint restores besides the modules: counters, the best model, the history, the start.
 
     ``plateaus`` counts the validation-loss plateaus; ``stopped`` is set at the plateau after the last
     allowed LR cut.
@@ -132,6 +144,8 @@ class ArchState:
     plateaus: int = 0
     stopped: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: Where the ImageNet start came from (``ml.weights.load_imagenet_weights``); None: random start.
+    pretrained: dict[str, Any] | None = None
 
 
 def plateau_scheduler(
@@ -149,7 +163,9 @@ def plateau_step(
     state: ArchState,
     lr_cuts: int,
 ) -> None:
-    """Step the plateau schedule after an epoch (SCIENCE.md A: "LR x0.1 three times ..., then stop").
+    """Step the plateau schedule after an epoch: LR x0.1 three times, then stop.
+
+    See docs/science.md, "Training and model selection".
 
     ``ReduceLROnPlateau`` (factor 0.1, ``eps=0`` so every cut is seen) detects a plateau; the first
     ``lr_cuts`` plateaus keep the cut LR, the next one sets ``state.stopped``.
@@ -226,7 +242,8 @@ class ArchTrainer:
         self.path = Path(out_dir) / "checkpoints" / f"{arch}.pt"
         seed = arch_seed(recipe.seed, arch)
         torch.manual_seed(seed)
-        self.model = build_model(arch, recipe.n_outputs).to(run.device)
+        # Random weights now; the ImageNet backbone is loaded by ``fit`` unless a checkpoint is resumed.
+        self.model = build_architecture(arch, recipe.n_outputs).to(run.device)
         if run.cuda:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = _optimizer(recipe, self.model)
@@ -248,6 +265,17 @@ class ArchTrainer:
             drop_last=len(self.train_data) > recipe.batch_size,
         )
         self.state = ArchState()
+
+    def init_weights(self) -> dict[str, Any] | None:
+        """Load the ImageNet backbone (``ml.weights``) for a fresh start; records it in ``state.pretrained``.
+
+        Raises:
+            PretrainedWeightsError: unusable weights, or none while the recipe requires them.
+        """
+        self.state.pretrained = load_imagenet_weights(
+            self.model, self.arch, required=self.recipe.needs_pretrained
+        )
+        return self.state.pretrained
 
     def _loader(self, data: SliceDataset, sampler: SliceBatchSampler) -> Any:
         return make_loader(data, sampler, self.run.num_workers, pin_memory=self.run.cuda)
@@ -364,9 +392,12 @@ class ArchTrainer:
             self.progress(ProgressEvent(self.arch, epoch, steps, steps, train_loss, val_loss, val_map, lr))
 
     def fit(self, resume: bool = True) -> tuple[nn.Module, ArchState]:
-        """Train until the plateau stop or ``max_epochs``; returns the best-mAP model (eval mode), state."""
-        if resume:
-            self.restore()
+        """Train until the plateau stop or ``max_epochs``; returns the best-mAP model (eval mode), state.
+
+        A fresh start (nothing resumed) first loads the ImageNet backbone (``init_weights``).
+        """
+        if not (resume and self.restore()):
+            self.init_weights()
         for epoch in range(self.state.epoch + 1, self.recipe.max_epochs + 1):
             if self.state.stopped:
                 break

@@ -80,6 +80,7 @@ class StartRunSerializer(serializers.Serializer):
     seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, default=0)
     max_epochs = serializers.IntegerField(min_value=1, max_value=1000, required=False)
     max_steps_per_epoch = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False)
+    allow_random_init = serializers.BooleanField(required=False)
     activate_when_done = serializers.BooleanField(default=True)
     predict_all_when_done = serializers.BooleanField(default=False)
 
@@ -87,6 +88,8 @@ class StartRunSerializer(serializers.Serializer):
 def start_run_from(data: dict[str, Any], user) -> TrainingRun:
     """Start a run from validated ``StartRunSerializer`` data; errors become field errors."""
     overrides = {k: data.get(k) for k in ("max_epochs", "max_steps_per_epoch")}
+    if data.get("allow_random_init"):
+        overrides["allow_random_init"] = True
     try:
         return training.start_run(
             user=user,

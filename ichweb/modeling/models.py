@@ -1,4 +1,4 @@
-"""Training runs, model versions, inference jobs and what they produce (DESIGN.md, room ``modeling``).
+"""Training runs, model versions, inference jobs and what they produce (docs/architecture.md, "Rooms").
 
 Files live under ``MEDIA_ROOT`` (shared between web and workers at scale): a run's working folder
 ``runs/<run id>/`` (checkpoints, bundle, atlas), a job's maps ``predictions/<job id>/``. They are served only
@@ -7,6 +7,7 @@ through permission-checked views, never as public media.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,6 +28,19 @@ class Stage(models.TextChoices):
 
 
 FINISHED = (Stage.SUCCEEDED, Stage.FAILED, Stage.CANCELLED)
+
+
+def pretrained_rows(archs: list[str], recorded: dict) -> list[dict[str, str]]:
+    """Per net, how its training started (``ml.weights`` records): "ImageNet (source)", "random init"."""
+    rows = []
+    for arch in archs:
+        entry = recorded.get(arch, "") if isinstance(recorded, dict) else ""
+        if isinstance(entry, dict):
+            start, digest = f"ImageNet ({entry.get('source')})", entry.get("sha256") or ""
+        else:
+            start, digest = ("random init" if entry is None else "not recorded"), ""
+        rows.append({"arch": arch, "start": start, "sha256": digest})
+    return rows
 
 
 def being_worked_on(row: Dispatched) -> bool:
@@ -126,6 +140,15 @@ class TrainingRun(Dispatched):
             out[case["split"]] += 1
         return out
 
+    def pretrained_rows(self) -> list[dict[str, str]]:
+        """How each trained net started (ImageNet source or random), from its progress row (the run page)."""
+        archs = {
+            a: r
+            for a, r in self.progress.get("archs", {}).items()
+            if isinstance(r, dict) and "pretrained" in r
+        }
+        return pretrained_rows(list(archs), {a: r["pretrained"] for a, r in archs.items()})
+
 
 class ModelVersion(models.Model):
     """A trained bundle (nets, thresholds, label order) with its atlas, metrics and sha256 of every file."""
@@ -160,6 +183,16 @@ class ModelVersion(models.Model):
     def atlas_folder(self) -> Path:
         return Path(settings.MEDIA_ROOT) / self.directory / "atlas"
 
+    def pretrained_rows(self) -> list[dict[str, str]]:
+        """How each net started, from the bundle manifest's ``pretrained`` (the model page)."""
+        try:
+            manifest = json.loads(
+                (Path(settings.MEDIA_ROOT) / self.directory / "bundle" / "bundle.json").read_text()
+            )
+        except (OSError, ValueError):
+            manifest = {}
+        return pretrained_rows(list(self.archs), manifest.get("pretrained") or {})
+
     def label_rows(self) -> list[dict[str, object]]:
         """Per label: threshold, validation AUC/AP and test AUC/sensitivity/specificity (the model page)."""
         val, test = self.metrics.get("validation", {}), self.metrics.get("test", {})
@@ -179,7 +212,7 @@ class ModelVersion(models.Model):
 
 
 class AtlasEntry(models.Model):
-    """One atlas feature (SCIENCE.md A, "Atlas"): a block's filter relevant to a label, with its exemplar."""
+    """One atlas feature (docs/science.md, "Atlas"): a block's filter relevant to a label, its exemplar."""
 
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="atlas_entries")
     index = models.PositiveIntegerField(help_text="Position in the atlas file.")

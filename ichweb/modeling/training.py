@@ -38,7 +38,15 @@ from ml.trainer import ProgressEvent
 log = logging.getLogger(__name__)
 
 #: Recipe fields a lead may change for one run (the rest define the recipe).
-OVERRIDABLE = ("max_epochs", "max_steps_per_epoch", "batch_size", "seed", "input_size", "progress_every")
+OVERRIDABLE = (
+    "max_epochs",
+    "max_steps_per_epoch",
+    "batch_size",
+    "seed",
+    "input_size",
+    "progress_every",
+    "allow_random_init",  # start without ImageNet weights where the recipe requires them (paper)
+)
 #: Seconds between progress writes of a running step (every epoch end is written too).
 PROGRESS_EVERY_S = 1.0
 

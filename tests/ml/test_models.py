@@ -14,6 +14,7 @@ from ml.models import (
     INPUT_SIZE,
     PAPER_ARCHS,
     TARGET_LAYERS,
+    PretrainedWeightsError,
     build_architecture,
     build_model,
     get_module,
@@ -207,7 +208,7 @@ class _Payload:
 def test_weights_file_with_objects_is_refused(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "tiny.pth"
     path.write_bytes(pickle.dumps({"features.block1.0.weight": _Payload()}, protocol=2))
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(PretrainedWeightsError, match=r"tiny\.pth holds pickled Python objects"):
         build_model("tiny", weights=path)
     assert "unpickled" not in capsys.readouterr().out
 
