@@ -4,7 +4,7 @@
                                          [--batch-size 64] [--threads N] [--repeats 2]
 
 Both contenders start from the DICOM files of one 512 x 512 phantom case written to a temporary folder and
-end with the ensemble's M4 slice probabilities (SCIENCE.md A), with the same randomly initialised nets.
+end with the ensemble's M4 slice probabilities (paper A), with the same randomly initialised nets.
 
 - naive: for each slice, read its file with pydicom, convert to HU, window and preprocess it (each file once;
   the neighbours' images are kept for the interpolation), build its n interpolation images and forward them
@@ -15,8 +15,9 @@ end with the ensemble's M4 slice probabilities (SCIENCE.md A), with the same ran
 Printed: slices/s of both and their ratio (target >= 3x); GFLOP/s achieved by ours (FLOPs of one forward per
 arch counted by ``FlopCounterMode``, times the images forwarded) next to a float32 ``torch.mm`` on the same
 device, and their ratio (target >= 0.75); ms per image next to Lewicki's CPU anchor (366 ms per ResNet-50
-forward on a laptop CPU, SCIENCE.md B). On CUDA also the latency of the full paper ensemble on a 36-slice case
-(target < 0.5 s on an H100). Timings are the best of ``--repeats`` after a warm-up run.
+forward on a laptop CPU, paper B; docs/science.md, "Reference numbers"). On CUDA also the latency of the
+full paper ensemble on a 36-slice case (target < 0.5 s on an H100). Timings are the best of ``--repeats``
+after a warm-up run.
 """
 
 from __future__ import annotations
@@ -187,7 +188,7 @@ def report_flops(pred: CasePrediction, models: Mapping[str, nn.Module], device: 
     for arch in models:
         ms = 1e3 * pred.timings[f"forward:{arch}"] / pred.n_images[arch]
         print(f"  {arch}: {flops[arch] / 1e9:.3f} GFLOP per image, {ms:.1f} ms per image")
-    anchor = f"{LEWICKI_CPU_MS:.0f} ms per ResNet-50 forward (laptop i7-5600U, SCIENCE.md B)"
+    anchor = f"{LEWICKI_CPU_MS:.0f} ms per ResNet-50 forward (laptop i7-5600U, Lewicki et al.)"
     print(f"Lewicki CPU anchor   : {anchor}")
     print(f"float32 torch.mm     : {peak:7.1f} GFLOP/s")
     for label, seconds in (("ours, forward only", forward_s), ("ours, predict_case", pred.timings["total"])):

@@ -1,4 +1,4 @@
-"""The M1 -> M4 ablation of SCIENCE.md A (Fig. 3) on phantom CT: train ``lite`` per step, test each bundle.
+"""The M1 -> M4 ablation of paper A (Fig. 3) on phantom CT: train ``lite`` per step, test each bundle.
 
     .venv/bin/python bench/ml_phantom.py [--train 120] [--val 40] [--test 40] [--size 128]
         [--slices-min 24] [--slices-max 28] [--seed 0] [--steps M1,M2,M3,M4] [--epochs N]
@@ -13,7 +13,7 @@
 2. **Training.** For each step of ``--steps``: ``ml.train.train`` with ``RECIPES["lite"]`` at that step
    (``dataclasses.replace``; ``--epochs`` and ``--max-steps-per-epoch`` override the recipe's caps), from
    scratch, into ``OUT/runs/<options>/<step>/``. Its validation mAP (slice level, the ensemble with the
-   bundle's M4 inference; SCIENCE.md A "Model selection by validation mAP") is reported.
+   bundle's M4 inference; docs/science.md, "Training and model selection") is reported.
 3. **Test.** The bundle (``ml.bundle.load_bundle``) predicts every test case with ``ml.infer.predict_bundle``:
    slice-level mAP (``ml.stats.mean_average_precision``, over the net's outputs and over the five subtypes),
    case-level AUC (``ml.stats.roc_auc``, case = max over slices) for ANY and each subtype ("n/a" where the
@@ -27,7 +27,7 @@ written to ``OUT/ml_phantom-<options>.json``. ``--budget-minutes`` only guides: 
 printed after each step, with a hint when it overshoots. ``ml`` only; Django is never imported.
 
 4. **Explainability** (skip with ``--no-explain``), on the last step's bundle (M4 by default):
-   the localisation check of SCIENCE.md A: the eq. 5 map of ANY (``ml.explain.explain_case``) on up to
+   the localisation check of paper A: the eq. 5 map of ANY (``ml.explain.explain_case``) on up to
    ``--loc-slices`` positive test slices with ground-truth bleeding points (``ground_truth.json``), the
    share of points inside the 20 % segmentation, overall and on slices with 1-2 vs >= 3 points (paper: 78.1,
    91.1 and 75.5 %), and the mean segmentation area as % of the head (paper 8.9 +/- 2.1 %); then the atlas

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/stats_speed.py [--cases 400] [--resamples 2000] [--repeats 3] [--seed 0]
 
-The paper's AUC interval (SCIENCE.md A "Headline results": 2,000 case-level resamples, 2.5/97.5 percentiles)
+The paper's AUC interval (docs/science.md, "Statistics": 2,000 case-level resamples, 2.5/97.5 percentiles)
 on a synthetic balanced binormal set with ties (scores rounded to 3 decimals, as stored probabilities are).
 
 - loop: draw the same resample indices (``ml.stats.bootstrap_indices``), call

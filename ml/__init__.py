@@ -1,1 +1,1 @@
-"""Pure-Python science of ICHweb (SCIENCE.md). Never imports Django."""
+"""Pure-Python science of ICHweb (docs/science.md). Never imports Django."""

@@ -1,4 +1,4 @@
-"""The atlas of prediction bases (SCIENCE.md A, "Atlas"): relevance counts, streaming build, storage.
+"""The atlas of prediction bases (docs/science.md, "Atlas"): relevance counts, streaming build, storage.
 
 **Relevance count.** Every training image goes through the trained net; for every filter of every atlas
 block (``ml.cam.ATLAS_BLOCKS``) the images are sorted by the filter's maximum activation, high to low, and
@@ -78,7 +78,7 @@ __all__ = [
 ATLAS_VERSION = 1
 ATLAS_JSON = "atlas.json"
 ARRAYS_NPZ = "arrays.npz"
-#: Share of all filters kept per label (SCIENCE.md A: "keep the top 5 %").
+#: Share of all filters kept per label (the paper keeps the top 5 %; docs/science.md, "Atlas").
 TOP_FRACTION = 0.05
 #: Images kept per filter while streaming; counts that reach it are capped (module doc).
 TOP_M = 256
@@ -536,7 +536,7 @@ def build_atlas(
     patch_pixels: int = PATCH_PIXELS,
     source: Mapping[str, Any] | None = None,
 ) -> Atlas:
-    """Build the atlas of SCIENCE.md A ("Atlas") by streaming the training images once.
+    """Build the atlas of paper A (docs/science.md, "Atlas") by streaming the training images once.
 
     Args:
         model: the trained net, returning logits, on its device.

@@ -1,4 +1,4 @@
-"""Real-time augmentation of M4 (SCIENCE.md A): rotation, scale, translation and noise.
+"""Real-time augmentation of M4 (docs/science.md, "Augmentation"): rotation, scale, translation and noise.
 
 Draws (``sample_params``), all uniform over the paper's grids:
 
@@ -79,7 +79,7 @@ class AugmentParams:
 
 
 def sample_params(rng: np.random.Generator) -> AugmentParams:
-    """Draw one ``AugmentParams`` uniformly from the grids of M4 (SCIENCE.md A, "Augmentation")."""
+    """Draw one ``AugmentParams`` uniformly from the grids of M4 (docs/science.md, "Augmentation")."""
     angle = int(rng.integers(ROTATION_DEGREES[0], ROTATION_DEGREES[1] + 1))
     sy, sx = rng.integers(SCALE_PERCENT[0], SCALE_PERCENT[1] + 1, size=2)
     tx, ty = rng.integers(SHIFT_PIXELS[0], SHIFT_PIXELS[1] + 1, size=2)

@@ -1,4 +1,5 @@
-"""Attention maps (Grad-CAM) and the localisation check of SCIENCE.md A.
+"""Attention maps (Grad-CAM) and the localisation check of paper A (docs/science.md, "Grad-CAM" and
+"Localisation").
 
 Three parts, as in pytorch-grad-cam:
 
@@ -65,7 +66,7 @@ __all__ = [
     "weighted_activations",
 ]
 
-#: Blocks whose filters make up the atlas (SCIENCE.md A, "Atlas"): the ends of the nets' stages, from fine
+#: Blocks whose filters make up the atlas (docs/science.md, "Atlas"): the ends of the nets' stages, from fine
 #: to coarse, the last being ``TARGET_LAYERS``'s block. VGG16: the ReLU after the last conv of each of the
 #: five conv blocks (before its max-pool). Inception-v3: the ends of the 35x35, 17x17 and 8x8 stages.
 #: Inception-ResNet-v2: the ends of its Inception-ResNet-A and -B repeats and the final conv.
@@ -379,7 +380,7 @@ def area_percent(segmentation: ArrayLike, head: ArrayLike) -> float:
 
 
 def points_in_segmentation(mask: ArrayLike, points_xy: ArrayLike) -> NDArray[np.bool_]:
-    """Whether each bleeding point lies in the segmentation (SCIENCE.md A, "Localization check").
+    """Whether each bleeding point lies in the segmentation (docs/science.md, "Localisation").
 
     Args:
         mask: ``(H, W)`` bool segmentation of the slice.

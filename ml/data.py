@@ -1,4 +1,5 @@
-"""Training data: case records, the phantom-layout reader and the patient-level split (SCIENCE.md A, "Data").
+"""Training data: case records, the phantom-layout reader and the patient-level split (docs/science.md, "Data
+and labelling").
 
 A ``CaseData`` is one CT series with per-slice labels in ``LABELS`` order. ``load_phantom_dataset`` reads a
 folder in the layout of ``ml.phantom`` (``manifest.json``, ``<case_id>/series/*.dcm``, optional
@@ -246,7 +247,7 @@ def patient_split(
     stratify_by_any: bool = True,
     balanced_val_cases: int | None = None,
 ) -> tuple[list[CaseData], list[CaseData], list[CaseData]]:
-    """Split cases into (train, val, test) at patient level (SCIENCE.md A, "Data").
+    """Split cases into (train, val, test) at patient level (docs/science.md, "Data and labelling").
 
     Patients are shuffled with ``seed``; a patient is ICH-positive when any of its cases is. With
     ``stratify_by_any`` the positive and the negative patients are split separately, each stratum giving

@@ -1,4 +1,5 @@
-"""Ensembles, case-level probabilities and operating points (SCIENCE.md A "Ensemble", "Headline results"; B).
+"""Ensembles, case-level probabilities and operating points (docs/science.md, "Networks and ensemble",
+"Task and labels", "Operating points").
 
 A score ``p`` is called positive at threshold ``t`` when ``p >= t`` (as in ``sklearn.metrics.roc_curve``).
 
@@ -48,7 +49,8 @@ def _stack(probs: Sequence[ArrayLike]) -> NDArray[np.float64]:
 
 
 def average(probs: Sequence[ArrayLike]) -> NDArray[np.float64]:
-    """Unweighted mean of the models' probabilities, the paper's ensemble (SCIENCE.md A "Ensemble").
+    """Unweighted mean of the models' probabilities, the paper's ensemble (docs/science.md, "Networks and
+    ensemble").
 
     Args:
         probs: one ``(N, C)`` array per model.
@@ -115,7 +117,7 @@ def majority_vote(probs: Sequence[ArrayLike], thresholds: ArrayLike) -> NDArray[
 
 
 def case_probabilities(slice_probs: ArrayLike) -> NDArray[np.float64]:
-    """Case-level probabilities: the maximum over the case's slices (SCIENCE.md A "Task").
+    """Case-level probabilities: the maximum over the case's slices (docs/science.md, "Task and labels").
 
     A subtype is present in a case if it is predicted on any slice; with one threshold per class,
     ``max_s p_s >= t`` exactly when some slice has ``p_s >= t``.

@@ -1,7 +1,7 @@
 """Explanations of one CT case: attention maps, their segmentation, and the prediction basis from the atlas.
 
 Per asked slice and label, with one net of the bundle (ResNet-50 when the bundle has it: the paper's net
-for maps and atlas, SCIENCE.md A):
+for maps and atlas, docs/science.md, "Atlas"):
 
 * the eq. 5 Grad-CAM map of the label's logit on the slice's own image (``ml.preprocess.prepare_volume`` with
   the bundle's windowing at the net's input size). The M4 slice interpolation of inference is **not** used

@@ -1,4 +1,6 @@
-"""Case inference: the M4 ensemble of SCIENCE.md A on one CT series, batched.
+"""Case inference: the M4 ensemble of paper A on one CT series, batched.
+
+See docs/science.md, "Slice interpolation" and "Networks and ensemble".
 
 Per network: the case is preprocessed once at the net's input size (nets sharing a size share it), every
 slice's ``n`` interpolation images are built with ``ml.interpolation.interpolated_batch`` at the net's degree
@@ -185,7 +187,7 @@ def predict_case(
     ensemble_weights: Mapping[str, ArrayLike] | None = None,
     vote_thresholds: float | ArrayLike | Mapping[str, ArrayLike] = 0.5,
 ) -> CasePrediction:
-    """Slice and case probabilities of one case by an ensemble of nets (SCIENCE.md A, M4 and "Ensemble").
+    """Slice and case probabilities of one case by an ensemble of nets (M4 interpolation and the ensemble).
 
     Args:
         models: arch -> net returning logits. Each is put in eval mode for the call (its mode is restored)
@@ -262,7 +264,7 @@ def predict_bundle(
 ) -> BundlePrediction:
     """``predict_case`` with a bundle's nets, sizes, degrees and windowing, and its operating points.
 
-    The decision is made at case level (SCIENCE.md A, "Task" and "operating point"); a label whose bundle
+    The decision is made at case level (docs/science.md, "Operating points"); a label whose bundle
     threshold is null gets ``positive[label] = None``: no decision for it.
     """
     pred = predict_case(

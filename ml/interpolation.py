@@ -1,4 +1,5 @@
-"""Slice interpolation of M4 (SCIENCE.md A): extra training images and multi-image inference.
+"""Slice interpolation of M4 (docs/science.md, "Slice interpolation"): extra training images and multi-image
+inference.
 
 A slice ``x_s`` is mixed with a neighbour ``x_t`` (``t = s - 1`` or ``s + 1``) as
 ``x_{s,t} = b x_s + (1 - b) x_t`` and its label likewise, ``y_{s,t} = b y_s + (1 - b) y_t``.

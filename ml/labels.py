@@ -1,4 +1,4 @@
-"""The one label order of the project (SCIENCE.md section A).
+"""The one label order of the project (docs/science.md, "Task and labels").
 
 Model outputs, ground-truth arrays and stored probabilities all use ``LABELS``: the five subtypes in the
 order of the labeling keys 1-5, then the sixth "any ICH" output. M1 uses the first five (``SUBTYPES``).

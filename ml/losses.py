@@ -1,4 +1,4 @@
-"""Losses of the ablation (SCIENCE.md A, M1 and M2) and Lewicki et al.'s class weights (SCIENCE.md B).
+"""Losses of the ablation (M1 and M2) and Lewicki et al.'s class weights (docs/science.md, "Losses").
 
 Reduction, everywhere in this module: the per-class terms are **summed over classes** (as the paper's
 ``L = -sum_c [...]``) and the per-slice losses are **averaged over the batch**.
@@ -58,7 +58,7 @@ def weighted_bce_loss(
     a_pos: torch.Tensor | ArrayLike,
     a_neg: torch.Tensor | ArrayLike,
 ) -> torch.Tensor:
-    """Weighted binary cross-entropy of M2 (SCIENCE.md eq. 2).
+    """Weighted binary cross-entropy of M2 (eq. 2; docs/science.md, "Losses").
 
     ``L = -sum_c [a_P^c y_c ln p_c + a_N^c (1 - y_c) ln(1 - p_c)]`` per slice, ``p_c = sigmoid(z_c)``;
     summed over classes, averaged over the batch.
@@ -92,7 +92,7 @@ def bce_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 def class_weighted_bce_loss(
     logits: torch.Tensor, targets: torch.Tensor, class_weights: torch.Tensor | ArrayLike
 ) -> torch.Tensor:
-    """BCE with one weight per class on both terms (Lewicki et al., SCIENCE.md B).
+    """BCE with one weight per class on both terms (Lewicki et al.; docs/science.md, "Losses").
 
     ``L = -sum_c w_c [y_c ln p_c + (1 - y_c) ln(1 - p_c)]``, summed over classes, averaged over the batch:
     eq. 2 with ``a_P = a_N = w``.
@@ -111,7 +111,7 @@ def _names(n_classes: int) -> Sequence[str]:
 def class_weights_from_counts(
     labels: ArrayLike, names: Sequence[str] | None = None
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Class weights of M2 from the training slices' labels (SCIENCE.md eq. 3).
+    """Class weights of M2 from the training slices' labels (eq. 3; docs/science.md, "Losses").
 
     ``a_P^c = (|P^c| + |N^c|) / (2 |P^c|)`` and ``a_N^c = (|P^c| + |N^c|) / (2 |N^c|)``, where ``P^c`` and
     ``N^c`` are the training slices positive and negative for class ``c``. A class that is always (or never)

@@ -1,4 +1,6 @@
-"""Prediction basis of a test image from the atlas (eq. 7) and the questionnaire picks (SCIENCE.md A).
+"""Prediction basis of a test image from the atlas (eq. 7) and the questionnaire picks.
+
+See docs/science.md, "Prediction basis".
 
 **Retrieval (eq. 7).** For a test image, the eq. 6 maps ``M^c_{l,k}`` of a label's atlas features and the
 eq. 5 map ``M^c`` are L2-normalised and the features ranked by
@@ -182,7 +184,7 @@ def questionnaire_positions(n: int) -> tuple[int, int, int, int]:
 def questionnaire_candidates(ranking: Ranking) -> tuple[Candidate, ...]:
     """The four prediction-basis candidates: lowest distance, two from the middle, highest.
 
-    For 787 entries: positions 1, 393, 394 and 787 (SCIENCE.md A, "Prediction-basis questionnaire").
+    For 787 entries: positions 1, 393, 394 and 787 (docs/science.md, "Prediction basis").
 
     Raises:
         ValueError: fewer than 4 entries (the label's atlas is too small for the questionnaire).

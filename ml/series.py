@@ -1,8 +1,8 @@
 """Reading one DICOM CT series folder into a Hounsfield-unit volume, without Django (for ``ml.infer``).
 
-HU = stored value * RescaleSlope + RescaleIntercept (SCIENCE.md A, M3 windows start from HU); slices are
-ordered along the slice normal. The web app's ingest (``ichweb.imaging``) does more: checks with reasons,
-de-identification, storage. This reader serves the command line and scripts on any series folder.
+HU = stored value * RescaleSlope + RescaleIntercept (M3 windows start from HU: docs/science.md, "Windowing");
+slices are ordered along the slice normal. The web app's ingest (``ichweb.imaging``) does more: checks with
+reasons, de-identification, storage. This reader serves the command line and scripts on any series folder.
 
 Example::
 

@@ -1,4 +1,6 @@
-"""The slice dataset that feeds the networks, with M4 interpolation and augmentation (SCIENCE.md A, M1-M4).
+"""The slice dataset that feeds the networks, with M4 interpolation and augmentation.
+
+See docs/science.md, "Ablation steps M1-M4", "Slice interpolation" and "Augmentation".
 
 Every image goes through the one preprocessing path of ``ml.preprocess``: HU -> window (the step's
 preset) -> [0, 1] -> (M4: slice interpolation) -> resize -> ImageNet normalisation -> (M4: augmentation).

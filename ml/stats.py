@@ -1,4 +1,4 @@
-"""The one statistics module of ICHweb (SCIENCE.md A "Model", "Headline results", "Prediction-basis"; B).
+"""The one statistics module of ICHweb (docs/science.md, "Statistics" and "Operating points").
 
 Every dashboard, benchmark and training loop computes its metrics here, so a number means the same thing
 everywhere. All functions are vectorised numpy and take binary labels (0/1 or bool) and real scores; a score
@@ -136,7 +136,8 @@ def _descending_counts(
 
 
 def average_precision(y_true: ArrayLike, scores: ArrayLike) -> float:
-    """Area under the precision-recall curve, step-wise (SCIENCE.md A, "mAP"; sklearn's definition).
+    """Area under the precision-recall curve, step-wise (sklearn's definition; docs/science.md, "Training and
+    model selection").
 
     ``AP = sum_n (R_n - R_{n-1}) P_n``: thresholds are the distinct scores from high to low; tied scores
     enter together, as one threshold.
@@ -165,7 +166,8 @@ def per_class_average_precision(y_true: ArrayLike, scores: ArrayLike) -> NDArray
 
 
 def mean_average_precision(y_true: ArrayLike, scores: ArrayLike) -> float:
-    """The paper's model-selection metric mAP: mean AP over the outputs (SCIENCE.md A, "Model").
+    """The paper's model-selection metric mAP: mean AP over the outputs (docs/science.md, "Training and
+    model selection").
 
     Columns without a positive label have no AP and are left out of the mean.
 
@@ -182,7 +184,7 @@ def mean_average_precision(y_true: ArrayLike, scores: ArrayLike) -> float:
 
 
 def roc_auc(y_true: ArrayLike, scores: ArrayLike) -> float:
-    """Area under the ROC curve as the Mann-Whitney U statistic (SCIENCE.md A, "AUC").
+    """Area under the ROC curve as the Mann-Whitney U statistic (docs/science.md, "Statistics").
 
     ``AUC = (sum of the positives' ranks - n_P (n_P + 1) / 2) / (n_P n_N)`` with tied scores given their
     average rank: the probability that a random positive scores above a random negative, ties counting
@@ -358,7 +360,7 @@ def bootstrap_auc_ci(
     seed: int = 0,
     stratified: bool = False,
 ) -> AucInterval:
-    """AUC with its non-parametric bootstrap percentile interval (SCIENCE.md A "Headline results").
+    """AUC with its non-parametric bootstrap percentile interval (docs/science.md, "Statistics").
 
     The paper's rule: ``n_resamples`` case-level resamples with replacement, the AUC of each
     (``bootstrap_aucs``), and the ``(1 - level) / 2`` and ``1 - (1 - level) / 2`` quantiles of those AUCs
@@ -485,7 +487,7 @@ def proportion_ci(
 def proportion_ci(
     k: Any, n: Any, method: Literal["wald", "wilson"] = "wald", level: float = 0.95
 ) -> tuple[Any, Any, Any]:
-    """A binomial proportion ``p = k / n`` with its interval (SCIENCE.md A "Headline results").
+    """A binomial proportion ``p = k / n`` with its interval (docs/science.md, "Statistics").
 
     * ``"wald"`` (the paper's table): ``p +/- z sqrt(p (1 - p) / n)``, clipped to [0, 1].
     * ``"wilson"``: ``(p + z^2 / 2n +/- z sqrt(p (1 - p) / n + z^2 / 4n^2)) / (1 + z^2 / n)``.
@@ -596,7 +598,7 @@ def operating_point(
 
 
 def threshold_for_sensitivity(y_true: ArrayLike, scores: ArrayLike, target: float = 0.95) -> float:
-    """The highest threshold whose sensitivity is at least ``target`` (SCIENCE.md A "operating point").
+    """The highest threshold whose sensitivity is at least ``target`` (docs/science.md, "Operating points").
 
     The paper's "high-sensitivity point chosen on the validation set" (on case-level scores, the maximum
     over a case's slices): among all thresholds ``t`` with ``TPR(score >= t) >= target``, the highest, hence
@@ -636,7 +638,9 @@ def thresholds_for_sensitivity(
 
 @dataclass(frozen=True)
 class PrecisionThresholdTable:
-    """Precision, recall and accuracy per threshold, and the fixed-minimum-precision choice (SCIENCE.md B).
+    """Precision, recall and accuracy per threshold, and the fixed-minimum-precision choice (paper B).
+
+    See docs/science.md, "Operating points".
 
     Attributes:
         thresholds: ``(T,)`` from low to high.
@@ -670,7 +674,8 @@ class PrecisionThresholdTable:
 def precision_threshold_table(
     y_true: ArrayLike, scores: ArrayLike, min_precision: float = 0.7, thresholds: ArrayLike | None = None
 ) -> PrecisionThresholdTable:
-    """Lewicki's per-threshold table and "fixed minimum precision" operating point (SCIENCE.md B).
+    """Lewicki's per-threshold table and "fixed minimum precision" operating point (docs/science.md,
+    "Operating points").
 
     At each threshold ``t``: ``precision = TP/(TP+FP)``, ``recall = TP/N_pos``, ``accuracy = (TP+TN)/N``
     with ``score >= t``. The chosen row keeps ``precision >= min_precision`` with the highest recall, the
@@ -711,7 +716,8 @@ def precision_threshold_tables(
 
 @dataclass(frozen=True)
 class PrecisionOperatingPoints:
-    """Per-class operating points at a minimum precision (Lewicki et al., SCIENCE.md B).
+    """Per-class operating points at a minimum precision (Lewicki et al.; docs/science.md, "Operating
+    points").
 
     Attributes:
         thresholds: ``(C,)`` the chosen threshold, NaN where ``reached`` is False.
@@ -732,7 +738,7 @@ def thresholds_for_min_precision(
 ) -> PrecisionOperatingPoints:
     """Per class, the chosen row of ``precision_threshold_table`` (highest recall at precision >= floor).
 
-    Lewicki et al.'s "fixed minimum precision" operating point (SCIENCE.md B: precision >= 0.7 raised mean
+    Lewicki et al.'s "fixed minimum precision" operating point (paper B: precision >= 0.7 raised mean
     recall to 0.875). Where no threshold reaches the precision, or the class has no positive label, the class
     is reported with ``reached=False`` and NaN.
     """
@@ -747,7 +753,7 @@ def thresholds_for_min_precision(
     )
 
 
-# --- Reader agreement (SCIENCE.md A "Prediction-basis questionnaire", reader studies) ---------------------
+# --- Reader agreement (docs/science.md, "Prediction basis" and "Reader studies") -------------------------
 
 
 class UndefinedKappaWarning(RuntimeWarning):

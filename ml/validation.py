@@ -1,4 +1,5 @@
-"""Validation of a trained ensemble: mAP, AUC and the operating points of the bundle (SCIENCE.md A).
+"""Validation of a trained ensemble: mAP, AUC and the operating points of the bundle (docs/science.md,
+"Operating points").
 
 ``ensemble_validation`` predicts every validation case the way a bundle will (``ml.infer.predict_case``:
 M4 interpolation at each arch's degree, unweighted ensemble average, case = max over slices) and chooses,
@@ -57,7 +58,7 @@ def ensemble_validation(
     windowing: str,
     device: torch.device | str | None = None,
 ) -> dict[str, Any]:
-    """Validation metrics and operating points of an ensemble (SCIENCE.md A, "Ensemble", operating point).
+    """Validation metrics and operating points of an ensemble (docs/science.md, "Operating points").
 
     Returns:
         ``val_map`` (slice level, the paper's ensemble mAP), ``val_map_case``, ``val_ap`` (slice AP per

@@ -1,4 +1,5 @@
-"""CT windowing: Hounsfield units to 8-bit or [0, 1] images (SCIENCE.md A, M3; B, Lewicki windows).
+"""CT windowing: Hounsfield units to 8-bit or [0, 1] images (M3 and Lewicki's windows; docs/science.md,
+"Windowing").
 
 A window (level WL, width WW) maps HU in ``[WL - WW/2, WL + WW/2]`` linearly to ``[0, 255]``, clipping
 outside.
@@ -119,7 +120,7 @@ def window_float(hu: ArrayLike, level: float, width: float) -> NDArray[np.float3
 
 
 def window(hu: ArrayLike, level: float, width: float) -> NDArray[np.uint8]:
-    """Window HU to 8-bit greyscale (SCIENCE.md M3).
+    """Window HU to 8-bit greyscale (M3; docs/science.md, "Windowing").
 
     HU in ``[WL - WW/2, WL + WW/2]`` map linearly to ``[0, 255]``; values outside clip. Rounding is half up.
 
@@ -146,7 +147,7 @@ def _preset(name: str) -> tuple[Window, Window, Window]:
 
 
 def multi_window(hu: ArrayLike, preset: str = "paper", channels_first: bool = False) -> NDArray[np.uint8]:
-    """Three 8-bit windows of the same HU image stacked as RGB (SCIENCE.md M3).
+    """Three 8-bit windows of the same HU image stacked as RGB (M3; docs/science.md, "Windowing").
 
     Args:
         hu: Hounsfield units, shape ``(..., H, W)`` (any shape works).

@@ -1,5 +1,5 @@
-"""Reader studies (SCIENCE.md A, "reader study"): blinded case reads, bleeding-point localisation, consensus
-reference points and prediction-basis questionnaires.
+"""Reader studies (docs/science.md, "Reader studies"): blinded case reads, bleeding-point localisation,
+consensus reference points and prediction-basis questionnaires.
 
 A study fixes a test cohort (series with ground truth, taken from labeling cases), its participants (users
 with the reader role) and the model version whose attention maps and prediction basis provide the
@@ -178,7 +178,7 @@ class LocalisationItem(models.Model):
 
 
 class Candidate(models.Model):
-    """One of an item's four prediction-basis candidates (SCIENCE.md A, "Prediction-basis questionnaire")."""
+    """One of an item's four prediction-basis candidates (docs/science.md, "Prediction basis")."""
 
     item = models.ForeignKey(LocalisationItem, on_delete=models.CASCADE, related_name="candidates")
     rank = models.PositiveIntegerField(help_text="1-based position in the distance ranking")

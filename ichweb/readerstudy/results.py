@@ -41,7 +41,7 @@ from ichweb.readerstudy.models import (
 from ichweb.readerstudy.truth import Truth, case_truths
 from ml import stats
 
-#: Segmentation of a map: pixels at or above this fraction of its maximum (SCIENCE.md A, "Localization").
+#: Segmentation of a map: pixels at or above this fraction of its maximum (docs/science.md, "Localisation").
 SEGMENT_FRACTION = 0.2
 
 

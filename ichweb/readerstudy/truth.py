@@ -1,7 +1,7 @@
 """Case-level ground truth of reader-study cases, from the labeling room's slice-level ground truth.
 
 A case is ICH when any of its ground-truth slices carries any subtype; a subtype is present when it is on
-any slice (SCIENCE.md A, "Case level").
+any slice (docs/science.md, "Task and labels").
 """
 
 from __future__ import annotations

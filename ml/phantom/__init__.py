@@ -4,7 +4,8 @@ No patient data reaches our machines, so this package draws realistic unenhanced
 units (skull, scalp, dura, grey and white matter, ventricles, sulci and cisterns, skull-base bone and
 calcified bleed mimics) with the five haemorrhage subtypes in their typical shapes, places and attenuation,
 scanner noise and an optional denoised series, and writes them as real DICOM CT series with per-slice labels,
-per-lesion masks and bleeding points (SCIENCE.md A: labels, M3 windows, M4 denoising, localisation check).
+per-lesion masks and bleeding points (what docs/science.md needs: labels, M3 windows, M4 denoising,
+localisation check).
 
 Example::
 

@@ -256,7 +256,7 @@ _MEDIAN9 = (
 
 
 def median3x3(volume: NDArray[np.int16]) -> NDArray[np.int16]:
-    """In-plane 3x3 median of every slice (SCIENCE.md M4 denoising), edges mirrored.
+    """In-plane 3x3 median of every slice (M4 denoising; docs/science.md, "Augmentation"), edges mirrored.
 
     Equal to ``scipy.ndimage.median_filter(volume, size=(1, 3, 3))`` and ~10x faster: a sorting network of
     element-wise min/max over the nine shifted copies.

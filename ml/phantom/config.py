@@ -75,7 +75,7 @@ class PhantomConfig:
             subtypes get 0).
         multi_fraction: probability that a positive case has one or two more subtypes (drawn with the same
             weights, without replacement).
-        denoised: also produce a 3x3 median-filtered series (SCIENCE.md M4).
+        denoised: also produce a 3x3 median-filtered series (M4 noise; docs/science.md, "Augmentation").
         noise_sigma: range of the per-case scanner noise SD in HU.
         fov_mm: field of view in mm.
         slice_thickness: slice thickness and spacing in mm.

@@ -1,4 +1,4 @@
-"""docker-compose.yml is not run here (no Docker engine); keep it structurally valid and true to DESIGN.md."""
+"""docker-compose.yml is not run here (no Docker engine); keep it valid and true to docs/architecture.md."""
 
 from __future__ import annotations
 

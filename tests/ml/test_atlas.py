@@ -47,7 +47,7 @@ PHANTOM = PhantomConfig(seed=5, size=64, slices_min=6, slices_max=6, negative_fr
 
 
 def test_relevance_count_worked_example() -> None:
-    """Top SAH+IPH, second SAH, third SDH -> SAH 2, IPH 1, others 0 (SCIENCE.md A)."""
+    """Top SAH+IPH, second SAH, third SDH -> SAH 2, IPH 1, others 0 (docs/science.md, "Atlas")."""
     rows = [{"SAH", "IPH"}, {"SAH"}, {"SDH"}, {"SAH", "IPH", "SDH"}]
     order = np.array([[label in row for label in LABELS] for row in rows])
     counts = dict(zip(LABELS, relevance_counts(order).tolist(), strict=True))
