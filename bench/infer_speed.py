@@ -39,6 +39,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from ml.device import default_device  # noqa: E402
 from ml.infer import (  # noqa: E402
     CPU_BATCH_SIZE,
     CUDA_BATCH_SIZE,
@@ -203,7 +204,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", default="tiny", help="comma-separated archs (default tiny, the lite net)")
     parser.add_argument("--paper", action="store_true", help="the four nets of the paper's ensemble")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--slices", type=int, default=36)
     parser.add_argument("--batch-size", type=int, default=None, help="default: predict_case's for the device")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default torch's)")
@@ -212,7 +213,7 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    device = default_device(args.device)
     archs = list(PAPER_ARCHS) if args.paper else [a.strip() for a in args.archs.split(",") if a.strip()]
     cuda = device.type == "cuda"
     name = torch.cuda.get_device_name(device) if cuda else f"CPU, {torch.get_num_threads()} threads"

@@ -21,7 +21,7 @@
    bundle's validation operating point (case-level validation sensitivity >= 0.95).
 
 M1 has five outputs and no ANY output: its ANY score is the maximum of the five subtype probabilities, and its
-ANY operating point is chosen the bundle's way (``ml.ensemble.thresholds_for_sensitivity`` at the recipe's
+ANY operating point is chosen the bundle's way (``ml.stats.thresholds_for_sensitivity`` at the recipe's
 target) on that score over the validation cases. The printed table (Fig. 3 style: rows M1..M4) is also
 written to ``OUT/ml_phantom-<options>.json``. ``--budget-minutes`` only guides: the projected total is
 printed after each step, with a hint when it overshoots. ``ml`` only; Django is never imported.
@@ -59,8 +59,8 @@ sys.path.insert(0, str(ROOT))
 
 from ml.bundle import load_bundle  # noqa: E402
 from ml.cam import localisation_overlap, points_in_segmentation  # noqa: E402
+from ml.cli.train import ProgressBars  # noqa: E402
 from ml.data import CaseData, load_phantom_dataset  # noqa: E402
-from ml.ensemble import thresholds_for_sensitivity  # noqa: E402
 from ml.explain import build_bundle_atlas, explain_case  # noqa: E402
 from ml.infer import predict_bundle  # noqa: E402
 from ml.labels import ANY, LABELS, SUBTYPES  # noqa: E402
@@ -72,9 +72,8 @@ from ml.phantom import (  # noqa: E402
     read_manifest,
 )
 from ml.recipes import RECIPES, STEPS, Recipe  # noqa: E402
-from ml.stats import mean_average_precision, roc_auc  # noqa: E402
+from ml.stats import mean_average_precision, roc_auc, thresholds_for_sensitivity  # noqa: E402
 from ml.train import train  # noqa: E402
-from ml.train_cli import ProgressBars  # noqa: E402
 
 DEFAULT_OUT = Path(tempfile.gettempdir()) / "ichweb-ml-phantom"
 ANY_INDEX = LABELS.index(ANY)

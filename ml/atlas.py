@@ -35,15 +35,13 @@ Example::
     >>> load_atlas("var/atlas").counts()
     {'IPH': 12, 'IVH': 9, 'SDH': 12, 'EDH': 4, 'SAH': 12, 'ANY': 12}
 
-Command line: ``python -m ml.atlas --model BUNDLE_DIR --data PHANTOM_DIR --out DIR``.
+Command line (``ml.cli.atlas``): ``python -m ml.atlas --model BUNDLE_DIR --data PHANTOM_DIR --out DIR``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -560,65 +558,7 @@ def build_atlas(
     return builder.finish(top_fraction, source)
 
 
-# ------------------------------------------------------------------------------------------- command line
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ml.atlas --model BUNDLE_DIR --data PHANTOM_DIR --out DIR``."""
-    parser = argparse.ArgumentParser(prog="python -m ml.atlas", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, type=Path, help="model bundle folder (ml.bundle)")
-    parser.add_argument("--data", required=True, type=Path, help="training data, phantom layout (ml.data)")
-    parser.add_argument("--out", required=True, type=Path, help="atlas folder to write")
-    parser.add_argument(
-        "--arch", default=None, help="net of the bundle (default resnet50 if there, else first)"
-    )
-    parser.add_argument("--cache-dir", type=Path, default=None, help="HU .npy cache (ml.data)")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default 16)")
-    parser.add_argument("--top-fraction", type=float, default=TOP_FRACTION, help="kept per label (0.05)")
-    parser.add_argument("--top-m", type=int, default=TOP_M, help=f"images kept per filter ({TOP_M})")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-
-    from tqdm import tqdm
-
-    from ml.bundle import BundleError, load_bundle
-    from ml.data import DatasetError, load_phantom_dataset
-    from ml.explain import build_bundle_atlas
-
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        bundle = load_bundle(args.model)
-    except BundleError as exc:
-        parser.exit(2, f"error: model bundle {args.model}: {exc}\n")
-    try:
-        cases = load_phantom_dataset(args.data, cache_dir=args.cache_dir)
-    except DatasetError as exc:
-        parser.exit(2, f"error: {exc}\n")
-    total = sum(c.n_slices for c in cases)
-    with tqdm(total=total, unit="slice", desc="atlas", disable=args.quiet) as bar:
-        try:
-            atlas = build_bundle_atlas(
-                bundle,
-                cases,
-                args.arch,
-                batch_size=args.batch_size,
-                top_fraction=args.top_fraction,
-                top_m=args.top_m,
-                device=device,
-                progress=bar.update,
-            )
-        except ValueError as exc:
-            parser.exit(2, f"error: {exc}\n")
-    atlas.save(args.out)
-    counts = ", ".join(f"{label} {n}" for label, n in atlas.counts().items())
-    n_filters = sum(atlas.n_filters.values())
-    print(
-        f"atlas of {atlas.arch} ({n_filters} filters in {', '.join(atlas.blocks)}) from {atlas.n_images} "
-        f"slices in {atlas.build_seconds:.1f} s: {len(atlas.entries)} entries ({counts}) -> {args.out}"
-    )
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from ml.cli.atlas import main
+
+    raise SystemExit(main())

@@ -5,7 +5,7 @@ A ``CaseData`` is one CT series with per-slice labels in ``LABELS`` order. ``loa
 folder in the layout of ``ml.phantom`` (``manifest.json``, ``<case_id>/series/*.dcm``, optional
 ``<case_id>/denoised/*.dcm``, ``<case_id>/ground_truth.json``); ``patient_split`` divides the cases into
 training, validation and test sets with no patient in two sets. The slice dataset that feeds the networks
-lives in ``ml.slices`` (it needs torch; this module does not) and is importable from here too.
+lives in ``ml.slices`` (it needs torch; this module does not).
 
 Example::
 
@@ -124,9 +124,9 @@ def _ground_truth(case_dir: Path) -> tuple[str, NDArray[np.float32], NDArray[np.
 def _cached_series(
     folder: Path, cache: Path | None, key: str
 ) -> tuple[NDArray[np.int16] | Path, NDArray[np.float64] | None]:
-    """The series (``ml.infer.read_series``) as an array, or as the path of its ``.npy`` in ``cache``
+    """The series (``ml.series.read_series``) as an array, or as the path of its ``.npy`` in ``cache``
     (written on first use); with the slices' z positions when the DICOM files were read."""
-    from ml.infer import SeriesError, read_series
+    from ml.series import SeriesError, read_series
 
     if cache is not None:
         path = cache / f"{key}.npy"
@@ -291,11 +291,3 @@ def patient_split(
         return [c for c in cases if c.patient_id in keep]
 
     return members(train), members(val), members(test)
-
-
-def __getattr__(name: str) -> Any:
-    if name in ("SliceDataset", "SliceBatchSampler", "SliceKey", "make_loader"):
-        from ml import slices
-
-        return getattr(slices, name)
-    raise AttributeError(f"module 'ml.data' has no attribute {name!r}")

@@ -1,13 +1,12 @@
-"""Ensembles, case-level probabilities and operating points (docs/science.md, "Networks and ensemble",
-"Task and labels", "Operating points").
+"""Ensembles and case-level probabilities (docs/science.md, "Networks and ensemble", "Task and labels").
 
 A score ``p`` is called positive at threshold ``t`` when ``p >= t`` (as in ``sklearn.metrics.roc_curve``).
+The operating points (thresholds) are chosen by ``ml.stats`` (docs/science.md, "Operating points").
 
 Example::
 
     >>> slice_probs = average([p_vgg, p_resnet, p_inception, p_irv2])      # the paper's ensemble
     >>> case = case_probabilities(slice_probs)                           # max over the case's slices
-    >>> t = threshold_for_sensitivity(y_val[:, 5], val_scores[:, 5], 0.95)
 """
 
 from __future__ import annotations
@@ -17,22 +16,10 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-# The operating-point rules live with the other statistics; imported here under their historical home.
-from ml.stats import (
-    PrecisionOperatingPoints,
-    threshold_for_sensitivity,
-    thresholds_for_min_precision,
-    thresholds_for_sensitivity,
-)
-
 __all__ = [
-    "PrecisionOperatingPoints",
     "average",
     "case_probabilities",
     "majority_vote",
-    "threshold_for_sensitivity",
-    "thresholds_for_min_precision",
-    "thresholds_for_sensitivity",
     "vote_fraction",
     "weighted_average",
 ]

@@ -13,7 +13,7 @@ for maps and atlas, docs/science.md, "Atlas"):
 
 ``build_bundle_atlas`` feeds a bundle's training cases to ``ml.atlas.build_atlas``.
 
-Command line::
+Command line (``ml.cli.explain``)::
 
     python -m ml.explain --model BUNDLE_DIR SERIES_DIR --out DIR [--atlas ATLAS_DIR] [--slices 3,4]
         [--label ANY] [--arch resnet50] [--device cpu] [--top-k 5]
@@ -28,23 +28,19 @@ Example::
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from ml.atlas import PATCH_PIXELS, TOP_FRACTION, TOP_M, Atlas, AtlasError, build_atlas, load_atlas
+from ml.atlas import PATCH_PIXELS, TOP_FRACTION, TOP_M, Atlas, build_atlas
 from ml.cam import TARGET_LAYERS, area_percent, class_maps, head_mask, normalise, segment, upsample
-from ml.labels import ANY, LABELS
+from ml.labels import LABELS
 from ml.preprocess import prepare_volume
 from ml.retrieval import Candidate, RankedEntry, questionnaire_candidates, rank_entries
 
@@ -58,14 +54,10 @@ __all__ = [
     "build_bundle_atlas",
     "default_arch",
     "explain_case",
-    "main",
 ]
 
 #: Slices per forward+backward pass of ``explain_case``.
 BATCH_SIZE = 8
-#: Window of the overlay's background image (the usual reading window).
-DISPLAY_WINDOW = (40.0, 80.0)
-THUMBNAIL_PIXELS = 96
 
 
 def _number(x: float) -> float | None:
@@ -361,180 +353,7 @@ def build_bundle_atlas(
     )
 
 
-# ------------------------------------------------------------------------------------------- command line
-
-
-def _default_slices(bundle: Bundle, slice_probs: NDArray[np.float64], label: str) -> tuple[list[int], str]:
-    """Slices the bundle predicts positive for ``label`` (p >= threshold), else its top slice.
-
-    Args:
-        slice_probs: ``(Z, C)`` the bundle's slice probabilities (``ml.infer.predict_bundle``).
-    """
-    probs = slice_probs[:, bundle.label_order.index(label)]
-    top = int(np.argmax(probs))
-    threshold = bundle.thresholds.get(label)
-    if threshold is None:
-        return [top], "top slice (the bundle has no threshold for this label)"
-    positive = [int(k) for k in np.flatnonzero(probs >= threshold)]
-    if not positive:
-        return [top], f"top slice (no slice reaches the threshold {threshold:.3f})"
-    return positive, f"slices with p >= {threshold:.3f}"
-
-
-def _parse_slices(text: str) -> list[int]:
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ValueError(f"--slices must be comma-separated slice indices like 3,4; got {text!r}") from None
-
-
-def _write_outputs(
-    out: Path, hu: NDArray[Any], explanation: CaseExplanation, atlas: Atlas | None
-) -> list[dict[str, Any]]:
-    from ml.render import heatmap_png, map_png, patch_thumbnail
-    from ml.windowing import window
-
-    rows = []
-    for item in explanation:
-        stem = f"slice_{item.slice_index:03d}_{item.label}"
-        (out / f"{stem}_overlay.png").write_bytes(
-            heatmap_png(window(hu[item.slice_index], *DISPLAY_WINDOW), item.map)
-        )
-        (out / f"{stem}_map.png").write_bytes(map_png(item.map))
-        doc = item.to_dict(atlas) | {"overlay": f"{stem}_overlay.png", "map": f"{stem}_map.png"}
-        if atlas is not None:
-            for ranked in (*doc["basis"], *doc["candidates"]):
-                name = f"atlas/entry_{ranked['entry']:05d}.png"
-                if not (out / name).is_file():
-                    (out / "atlas").mkdir(exist_ok=True)
-                    i = ranked["entry"]
-                    (out / name).write_bytes(
-                        patch_thumbnail(atlas.patches[i], THUMBNAIL_PIXELS, atlas.maps[i])
-                    )
-                ranked["thumbnail"] = name
-        rows.append(doc)
-    return rows
-
-
-def _table(rows: Sequence[dict[str, Any]]) -> str:
-    lines = [f"{'slice':>5} {'label':<5} {'p(net)':>7} {'max':>9} {'area %':>7}  basis (block:filter d)"]
-    for row in rows:
-        basis = ", ".join(
-            f"{b['atlas_entry']['block']}:{b['atlas_entry']['filter']} {b['distance']:.3f}"
-            for b in row["basis"][:3]
-        )
-        area = "-" if row["area_percent"] is None else f"{row['area_percent']:.1f}"
-        lines.append(
-            f"{row['slice']:>5} {row['label']:<5} {row['probability']:>7.3f} {row['raw_max']:>9.4g} "
-            f"{area:>7}  {basis or '-'}"
-        )
-    return "\n".join(lines)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ml.explain", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, type=Path, help="model bundle folder (ml.bundle)")
-    parser.add_argument("series", type=Path, help="folder of one DICOM CT series")
-    parser.add_argument("--out", required=True, type=Path, help="folder for the PNGs and explanation.json")
-    parser.add_argument("--atlas", type=Path, default=None, help="atlas folder (python -m ml.atlas)")
-    parser.add_argument(
-        "--slices", default=None, help="slice indices, e.g. 3,4 (default: predicted positive)"
-    )
-    parser.add_argument("--label", default=None, help="labels, comma-separated (default ANY)")
-    parser.add_argument(
-        "--arch", default=None, help="net of the bundle (default resnet50 if there, else first)"
-    )
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--top-k", type=int, default=5, help="prediction-basis entries per slice (default 5)")
-    return parser
-
-
-def _load(
-    parser: argparse.ArgumentParser, args: argparse.Namespace
-) -> tuple[Bundle, Atlas | None, NDArray[Any], Any]:
-    """The bundle, the atlas (or None) and the series; exits with a message naming the path on error."""
-    from ml.bundle import BundleError, load_bundle
-    from ml.series import SeriesError, read_series
-
-    if not args.model.is_dir():
-        parser.exit(2, f"error: model bundle not found: {args.model} (pass the folder ml.train wrote)\n")
-    if not args.series.is_dir():
-        parser.exit(2, f"error: series folder not found: {args.series}\n")
-    try:
-        bundle = load_bundle(args.model)
-    except BundleError as exc:
-        parser.exit(2, f"error: model bundle {args.model}: {exc}\n")
-    atlas = None
-    if args.atlas is not None:
-        try:
-            atlas = load_atlas(args.atlas)
-        except AtlasError as exc:
-            parser.exit(2, f"error: atlas {args.atlas}: {exc}\n")
-    try:
-        hu, info = read_series(args.series)
-    except SeriesError as exc:
-        parser.exit(2, f"error: {exc}\n")
-    return bundle, atlas, hu, info
-
-
-def _explain_all(
-    args: argparse.Namespace, bundle: Bundle, atlas: Atlas | None, hu: NDArray[Any], labels: Sequence[str]
-) -> tuple[list[dict[str, Any]], dict[str, str], CaseExplanation]:
-    """Explain each label on its slices and write the PNGs; (rows, how slices were chosen, last result)."""
-    fixed = _parse_slices(args.slices) if args.slices else None
-    if fixed is None:
-        from ml.infer import predict_bundle
-
-        slice_probs = predict_bundle(bundle, hu, device=args.device).slices
-    rows: list[dict[str, Any]] = []
-    selections: dict[str, str] = {}
-    for label in labels:
-        if fixed is None:
-            chosen, selections[label] = _default_slices(bundle, slice_probs, label)
-        else:
-            chosen, selections[label] = fixed, "--slices"
-        explanation = explain_case(
-            bundle, hu, slices=chosen, labels=[label], atlas=atlas, arch=args.arch, device=args.device,
-            top_k=args.top_k,
-        )  # fmt: skip
-        rows += _write_outputs(args.out, hu, explanation, atlas)
-    return rows, selections, explanation
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ml.explain --model BUNDLE_DIR SERIES_DIR --out DIR [--atlas DIR] [--slices] [--label]``."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        parser.exit(2, f"error: --device {args.device} asked for, but torch sees no CUDA device\n")
-    bundle, atlas, hu, info = _load(parser, args)
-    order = bundle.label_order
-    default = [ANY if ANY in order else order[0]]
-    labels = [x.strip().upper() for x in args.label.split(",")] if args.label else default
-    unknown = [label for label in labels if label not in order]
-    if unknown:
-        parser.exit(2, f"error: --label {','.join(unknown)} not in the bundle's labels {', '.join(order)}\n")
-    args.out.mkdir(parents=True, exist_ok=True)
-    try:
-        rows, selections, last = _explain_all(args, bundle, atlas, hu, labels)
-    except ValueError as exc:
-        parser.exit(2, f"error: {exc}\n")
-    doc = {
-        "series": str(info.folder),
-        "bundle": str(bundle.path),
-        "atlas": None if args.atlas is None else str(args.atlas),
-        "arch": last.arch,
-        "target_layer": last.target_layer,
-        "input_size": last.input_size,
-        "selection": selections,
-        "items": rows,
-    }
-    (args.out / "explanation.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    print(_table(rows))
-    print(f"wrote {len(rows)} overlays and maps and explanation.json to {args.out}")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from ml.cli.explain import main
+
+    raise SystemExit(main())

@@ -21,12 +21,3 @@ RSNA_NAMES: dict[str, str] = {
 }
 #: RSNA CSV row order: any, epidural, intraparenchymal, intraventricular, subarachnoid, subdural.
 RSNA_ORDER: tuple[str, ...] = (ANY, "EDH", "IPH", "IVH", "SAH", "SDH")
-
-FULL_NAMES: dict[str, str] = {
-    "IPH": "Intraparenchymal haemorrhage",
-    "IVH": "Intraventricular haemorrhage",
-    "SDH": "Subdural haemorrhage",
-    "EDH": "Epidural haemorrhage",
-    "SAH": "Subarachnoid haemorrhage",
-    ANY: "Any intracranial haemorrhage",
-}

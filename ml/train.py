@@ -28,7 +28,7 @@
    weights an uninterrupted run gives.
 5. **Ensemble and operating point.** The selected nets predict every validation case with
    ``ml.infer.predict_case`` (M4 interpolation at each arch's degree; unweighted average; case = max over
-   slices). Per class, the threshold is ``ml.ensemble.thresholds_for_sensitivity`` on the case-level
+   slices). Per class, the threshold is ``ml.stats.thresholds_for_sensitivity`` on the case-level
    validation probabilities at ``recipe.target_sensitivity`` (0.95): the paper's "high-sensitivity point
    chosen on the validation set". The bundle (``ml.bundle``) stores the nets, recipe, windowing, input
    sizes, degrees and thresholds.
@@ -36,7 +36,7 @@
 On CUDA: autocast (bf16 where supported, else fp16 with a GradScaler), channels_last, cudnn.benchmark.
 
 One arch's loop is ``ml.trainer.ArchTrainer``; the command line
-``python -m ml.train --recipe lite --data var/phantom --out var/run`` is ``ml.train_cli``.
+``python -m ml.train --recipe lite --data var/phantom --out var/run`` is ``ml.cli.train``.
 """
 
 from __future__ import annotations
@@ -252,6 +252,6 @@ def train(
 
 
 if __name__ == "__main__":
-    from ml.train_cli import main
+    from ml.cli.train import main
 
     raise SystemExit(main())

@@ -31,6 +31,7 @@ from torch import nn
 
 from ml.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from ml.data import CaseData, slice_labels
+from ml.device import default_device
 from ml.losses import bce_loss, class_weights_from_counts, lewicki_class_weights, weighted_bce_loss
 from ml.models import INPUT_SIZE, build_architecture
 from ml.recipes import Recipe
@@ -189,7 +190,7 @@ class RunSettings:
 
     @classmethod
     def create(cls, recipe: Recipe, device: torch.device | str | None = None) -> RunSettings:
-        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        dev = default_device(device)
         amp: torch.dtype | None = None
         if dev.type == "cuda":
             torch.backends.cudnn.benchmark = True

@@ -4,7 +4,7 @@
 ``ensemble_validation`` predicts every validation case the way a bundle will (``ml.infer.predict_case``:
 M4 interpolation at each arch's degree, unweighted ensemble average, case = max over slices) and chooses,
 per class, the operating point: the highest threshold whose **case-level** validation sensitivity is at
-least the recipe's target (``ml.ensemble.thresholds_for_sensitivity``), the paper's "high-sensitivity
+least the recipe's target (``ml.stats.thresholds_for_sensitivity``), the paper's "high-sensitivity
 point chosen on the validation set". A class without a positive validation case gets no threshold (None).
 
 Example::
@@ -26,9 +26,13 @@ import torch
 from torch import nn
 
 from ml.data import CaseData
-from ml.ensemble import thresholds_for_sensitivity
 from ml.recipes import Recipe
-from ml.stats import mean_average_precision, per_class_average_precision, roc_auc
+from ml.stats import (
+    mean_average_precision,
+    per_class_average_precision,
+    roc_auc,
+    thresholds_for_sensitivity,
+)
 
 __all__ = ["cohort_metrics", "ensemble_validation", "finite_or_none"]
 

@@ -36,7 +36,7 @@ A file or a download holding another arch's tensors is refused with its name and
 what was loaded (``{"kind", "source", "weights", "file", "sha256"}``) goes with the training result into the
 bundle manifest (``pretrained``).
 
-Air-gapped sites fetch on an online machine and copy the folder::
+Air-gapped sites fetch on an online machine and copy the folder (command line: ``ml.cli.weights``)::
 
     python -m ml.weights fetch --dest DIR [--arch vgg16 ...]   # <arch>.pth, SHA256SUMS, weights.json
     python -m ml.weights verify DIR                             # digests and tensor shapes
@@ -45,7 +45,6 @@ Air-gapped sites fetch on an online machine and copy the folder::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -87,7 +86,6 @@ __all__ = [
     "fetch",
     "library_state_dict",
     "load_imagenet_weights",
-    "main",
     "read_sums",
     "verify",
 ]
@@ -466,40 +464,7 @@ def verify(folder: str | Path, archs: Sequence[str] = (), *, log: TextIO | None 
     return problems
 
 
-def _parser() -> argparse.ArgumentParser:
-    default = os.environ.get(ENV_WEIGHTS_DIR) or str(DEFAULT_DEST)
-    p = argparse.ArgumentParser(prog="python -m ml.weights", description="Fetch or verify ImageNet weights.")
-    sub = p.add_subparsers(dest="command", required=True)
-    f = sub.add_parser("fetch", help=f"download the weights into DIR as <arch>.pth with {SUMS_FILE}")
-    f.add_argument("--dest", type=Path, default=Path(default), help=f"target folder (default {default})")
-    f.add_argument(
-        "--arch", action="append", choices=FETCH_ARCHS, help="an arch to fetch (repeatable; default the four)"
-    )
-    v = sub.add_parser("verify", help=f"check DIR against its {SUMS_FILE} and the archs' tensor shapes")
-    v.add_argument("dir", nargs="?", type=Path, default=Path(default), help=f"folder (default {default})")
-    v.add_argument("--arch", action="append", choices=FETCH_ARCHS, help="an arch whose file must be there")
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; 0 on success, 1 with ``error:``/``FAILED`` lines otherwise."""
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.command == "fetch":
-        try:
-            fetch(args.dest, tuple(args.arch or PAPER_ARCHS))
-        except (PretrainedWeightsError, OSError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        print(f"done: set {ENV_WEIGHTS_DIR}={args.dest.resolve()}")
-        return 0
-    problems = verify(args.dir, tuple(args.arch or ()))
-    if problems:
-        print(f"{len(problems)} problem(s) in {args.dir}", file=sys.stderr)
-        return 1
-    print(f"{args.dir}: all files match {SUMS_FILE}")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from ml.cli.weights import main
+
+    raise SystemExit(main())

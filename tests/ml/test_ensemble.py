@@ -3,16 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.ensemble import (
-    average,
-    case_probabilities,
-    majority_vote,
-    threshold_for_sensitivity,
-    thresholds_for_min_precision,
-    thresholds_for_sensitivity,
-    vote_fraction,
-    weighted_average,
-)
+from ml.ensemble import average, case_probabilities, majority_vote, vote_fraction, weighted_average
+from ml.stats import threshold_for_sensitivity, thresholds_for_min_precision, thresholds_for_sensitivity
 
 
 def test_average_and_weighted_average_hand_numbers() -> None:

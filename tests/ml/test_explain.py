@@ -11,11 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-from ml import atlas as atlas_cli
-from ml import explain as explain_cli
 from ml.atlas import Atlas, load_atlas
 from ml.bundle import Bundle, BundleMeta, load_bundle, save_bundle
 from ml.cam import area_percent, head_mask, segment
+from ml.cli import atlas as atlas_cli
+from ml.cli import explain as explain_cli
 from ml.data import CaseData, load_phantom_dataset
 from ml.explain import build_bundle_atlas, default_arch, explain_case
 from ml.labels import LABELS

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from ml.bundle import BundleMeta, load_bundle, save_bundle
-from ml.infer import decide, main, predict_bundle, predict_case, read_series
+from ml.cli.infer import main
+from ml.infer import decide, predict_bundle, predict_case, read_series
 from ml.interpolation import combine, inference_images
 from ml.labels import LABELS
 from ml.models import build_architecture
@@ -212,7 +213,7 @@ def test_cli_names_missing_paths(series: Path, tmp_path: Path, capsys: pytest.Ca
         main(["--model", str(missing), str(series)])
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"error: model bundle not found: {missing}"
+    assert err.startswith(f"error: {missing}: not found; pass the model bundle folder") and "\n" not in err
     _save_tiny_bundle(tmp_path / "bundle", _tiny(), {})
     with pytest.raises(SystemExit):
         main(["--model", str(tmp_path / "bundle"), str(missing)])
@@ -220,5 +221,5 @@ def test_cli_names_missing_paths(series: Path, tmp_path: Path, capsys: pytest.Ca
     with pytest.raises(SystemExit):
         main(["--model", str(series), str(series)])
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"error: model bundle {series}:") and "not a model bundle" in err
+    assert err.startswith(f"error: {series}/bundle.json") and "not a model bundle" in err
     assert len(err.splitlines()) == 1

@@ -17,10 +17,11 @@ from statsmodels.stats.inter_rater import aggregate_raters, cohens_kappa
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 from statsmodels.stats.proportion import proportion_confint
 
-from ml import ensemble, stats
+from ml import stats
 from ml.stats import (
     UndefinedKappaWarning,
     agreement_table,
+    auc_intervals,
     average_precision,
     bootstrap_auc_ci,
     bootstrap_aucs,
@@ -181,7 +182,7 @@ def test_bootstrap_chunks_do_not_change_the_resamples(
 ) -> None:
     y, s = _random_case(4, n=50, ties=True)
     whole = bootstrap_auc_ci(y, s, n_resamples=500, seed=3, stratified=stratified)
-    monkeypatch.setattr(stats, "BOOTSTRAP_CHUNK_CELLS", 37 * 50)  # 14 chunks, the last one short
+    monkeypatch.setattr(auc_intervals, "BOOTSTRAP_CHUNK_CELLS", 37 * 50)  # 14 chunks, the last one short
     assert bootstrap_auc_ci(y, s, n_resamples=500, seed=3, stratified=stratified) == whole
 
 
@@ -305,9 +306,7 @@ def test_confusion_sensitivity_specificity_and_operating_point() -> None:
         confusion(y, s)
 
 
-def test_threshold_rules_are_shared_with_ml_ensemble() -> None:
-    assert ensemble.threshold_for_sensitivity is stats.threshold_for_sensitivity
-    assert ensemble.thresholds_for_min_precision is stats.thresholds_for_min_precision
+def test_threshold_for_sensitivity_without_negatives() -> None:
     # A validation set without negatives still has a sensitivity threshold.
     assert stats.threshold_for_sensitivity([1, 1, 1, 1], [0.9, 0.8, 0.4, 0.3], 0.75) == 0.4
 

@@ -10,6 +10,7 @@ import torch
 
 from ml.bundle import load_bundle
 from ml.checkpoint import load_checkpoint
+from ml.cli.train import main
 from ml.data import CaseData
 from ml.labels import LABELS, SUBTYPES
 from ml.losses import bce_loss, weighted_bce_loss
@@ -17,7 +18,6 @@ from ml.models import INPUT_SIZE, PAPER_ARCHS, build_model
 from ml.phantom import PhantomConfig, generate_case, generate_dataset
 from ml.recipes import RECIPES, STEPS, Recipe
 from ml.train import ProgressEvent, train
-from ml.train_cli import main
 from ml.trainer import ArchState, arch_seed, loss_function, plateau_scheduler, plateau_step
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -16,12 +16,13 @@ import pytest
 import torch
 
 from ml.bundle import BundleError, BundleMeta, file_sha256, load_bundle, save_bundle
+from ml.cli.train import _parser
+from ml.cli.weights import main
 from ml.data import CaseData
 from ml.models import ENV_WEIGHTS_DIR, PretrainedWeightsError, build_architecture, build_model_with_source
 from ml.phantom import PhantomConfig, generate_case
 from ml.recipes import RECIPES
 from ml.train import train
-from ml.train_cli import _parser
 from ml.weights import (
     ENV_DOWNLOAD,
     LIBRARY_WEIGHTS,
@@ -30,7 +31,6 @@ from ml.weights import (
     _Unavailable,
     fetch,
     library_state_dict,
-    main,
     verify,
 )
 

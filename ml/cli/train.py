@@ -10,7 +10,8 @@
 ``OUT/split.json`` records the patient split (the test cases are held out of training and validation);
 ``OUT/cache/`` the HU volumes as ``.npy``; ``OUT/checkpoints/``, ``OUT/bundle/``, ``OUT/metrics.json`` and
 ``OUT/history.json`` come from ``ml.train.train``. ImageNet weights: ``ml.weights``; a recipe that requires
-them (``paper``) stops with an error without them unless ``--allow-random-init``.
+them (``paper``) stops with an error without them unless ``--allow-random-init``. A missing or broken dataset
+ends it with one ``error:`` line and status 2 (``ml.cli.common``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 import torch
 
+from ml.cli.common import device_or_exit, fail, load_or_exit
 from ml.data import CaseData, DatasetError, load_phantom_dataset, patient_split
 from ml.recipes import RECIPES, STEPS
 from ml.train import ProgressEvent, train
@@ -106,13 +108,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 with one ``error:`` line on bad input)."""
-    parser = _parser()
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))
-    if args.device and args.device.startswith("cuda") and not torch.cuda.is_available():
-        parser.exit(2, f"error: --device {args.device} asked for, but torch sees no CUDA device\n")
+    device = device_or_exit(args.device)
     changes: dict[str, Any] = {"seed": args.seed}
     for key, value in (("step", args.step), ("max_epochs", args.epochs), ("batch_size", args.batch_size)):
         if value is not None:
@@ -123,26 +123,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         changes["allow_random_init"] = True
     try:
         recipe = RECIPES[args.recipe].with_(**changes)
-        cases = load_phantom_dataset(args.data, cache_dir=args.cache or args.out / "cache")
-        sets = dict(
-            zip(
-                ("train", "val", "test"),
-                patient_split(
-                    cases, args.val_fraction, args.test_fraction, args.seed, True, args.balanced_val
-                ),
-                strict=True,
-            )
+    except ValueError as exc:
+        fail(str(exc))
+    cache = args.cache or args.out / "cache"
+    cases = load_or_exit(
+        lambda folder: load_phantom_dataset(folder, cache_dir=cache), args.data, errors=(DatasetError,)
+    )
+    try:
+        split_sets = patient_split(
+            cases, args.val_fraction, args.test_fraction, args.seed, True, args.balanced_val
         )
-    except (DatasetError, ValueError) as exc:
-        parser.exit(2, f"error: {exc}\n")
+    except ValueError as exc:
+        fail(str(exc))
+    sets = dict(zip(("train", "val", "test"), split_sets, strict=True))
     if not cases:
-        parser.exit(2, f"error: {args.data}: the manifest lists no case\n")
+        fail(f"{args.data}: the manifest lists no case")
     split = _split_doc(sets, args)
     split_path = args.out / "split.json"
     if not args.no_resume and split_path.is_file():
         previous = json.loads(split_path.read_text(encoding="utf-8"))
         if {k: previous.get(k) for k in ("train", "val")} != {k: split[k] for k in ("train", "val")}:
-            parser.exit(2, f"error: {split_path} holds another split; use --no-resume or another --out\n")
+            fail(f"{split_path} holds another split; use --no-resume or another --out")
     args.out.mkdir(parents=True, exist_ok=True)
     split_path.write_text(json.dumps(split, indent=1) + "\n", encoding="utf-8")
 
@@ -156,12 +157,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sets["train"],
                 sets["val"],
                 args.out,
-                device=args.device,
+                device=device,
                 progress=bars,
                 resume=not args.no_resume,
             )
     except ValueError as exc:
-        parser.exit(2, f"error: {exc}\n")
+        fail(str(exc))
     finally:
         bars.close()
     m = result.metrics
@@ -177,4 +178,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())
