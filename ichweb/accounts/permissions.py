@@ -12,7 +12,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from ichweb.accounts.roles import has_role
+from ichweb.accounts.roles import MANAGERS, has_role
 
 
 def role_required(*roles: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
@@ -42,3 +42,7 @@ class HasRole(BasePermission):
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         return bool(request.user and request.user.is_authenticated and has_role(request.user, *self.roles))
+
+
+#: DRF permission for team leads and admins: ``permission_classes = [Managers]``.
+Managers = HasRole.of(*MANAGERS)

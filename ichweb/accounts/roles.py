@@ -38,4 +38,14 @@ def roles_of(user: AbstractBaseUser | AnonymousUser) -> set[str]:
 
 
 def has_role(user: AbstractBaseUser | AnonymousUser, *roles: str) -> bool:
+    """Whether ``user`` holds at least one of ``roles``."""
     return bool(roles_of(user) & set(roles))
+
+
+#: Team leads and admins: they manage projects, training runs, models and reader studies and see all.
+MANAGERS: tuple[str, ...] = (Role.LEAD, Role.ADMIN)
+
+
+def is_manager(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Whether ``user`` is a team lead or an admin (``MANAGERS``)."""
+    return has_role(user, *MANAGERS)

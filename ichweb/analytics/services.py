@@ -20,7 +20,7 @@ import numpy as np
 
 from ichweb.errors import ID_REGEX, RuleError
 from ichweb.labeling.models import Case, GroundTruth, Project, Read
-from ichweb.labeling.services import label_matrix
+from ichweb.labeling.services import label_matrix, reader_progress
 from ichweb.modeling.models import InferenceJob, ModelVersion, Stage
 from ichweb.readerstudy import results
 from ichweb.readerstudy.models import CaseRead, ReaderStudy, StudyCase
@@ -368,15 +368,10 @@ def readerstudy_panel(study: ReaderStudy, label: str = "ANY") -> dict[str, Any]:
 
 
 def labeling_progress(project: Project) -> dict[str, Any]:
+    """Per reader (by name) their reads assigned, submitted and in progress (``reader_progress``), the
+    fraction done; and the project's cases and how many have ground truth."""
     rows = []
-    reads = Read.objects.filter(case__project=project).select_related("reader")
-    per: dict[str, dict[str, int]] = defaultdict(lambda: {"assigned": 0, "submitted": 0, "in_progress": 0})
-    for read in reads:
-        row = per[read.reader.get_username()]
-        row["assigned"] += 1
-        row["submitted"] += read.status == Read.Status.SUBMITTED
-        row["in_progress"] += read.status == Read.Status.IN_PROGRESS
-    for reader, row in sorted(per.items()):
+    for reader, row in sorted(reader_progress(project).items()):
         rows.append({"reader": reader, **row, "done": _num(row["submitted"] / row["assigned"], 3)})
     cases = Case.objects.filter(project=project)
     return {

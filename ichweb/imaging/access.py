@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from ichweb.accounts.roles import Role, has_role
+from ichweb.accounts.roles import MANAGERS, Role, has_role, is_manager
 from ichweb.imaging.models import ImportJob, Study
 
-VIEW_ROLES = (Role.LEAD, Role.ADMIN, Role.LABELER)
-IMPORT_ROLES = (Role.LEAD, Role.ADMIN)
+VIEW_ROLES = (*MANAGERS, Role.LABELER)
 
 
 def visible_studies(user) -> QuerySet[Study]:
@@ -22,10 +21,10 @@ def visible_studies(user) -> QuerySet[Study]:
 
 
 def can_import(user) -> bool:
-    return has_role(user, *IMPORT_ROLES)
+    return is_manager(user)
 
 
 def visible_jobs(user) -> QuerySet[ImportJob]:
-    if has_role(user, Role.LEAD, Role.ADMIN):
+    if is_manager(user):
         return ImportJob.objects.all()
     return ImportJob.objects.filter(created_by=user) if user.is_authenticated else ImportJob.objects.none()

@@ -19,8 +19,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ichweb import errors
-from ichweb.accounts.permissions import HasRole
-from ichweb.accounts.roles import Role, has_role
+from ichweb.accounts.permissions import HasRole, Managers
+from ichweb.accounts.roles import is_manager
 from ichweb.errors import ID_REGEX
 from ichweb.imaging.models import Study
 from ichweb.labeling import exchange, services
@@ -311,12 +311,12 @@ class ProjectViewSet(
     """``/api/v1/labeling/projects/``: team leads only."""
 
     serializer_class = ProjectSerializer
-    permission_classes = [HasRole.of(Role.LEAD, Role.ADMIN)]
+    permission_classes = [Managers]
     queryset = Project.objects.prefetch_related("readers", "adjudicators")
     # Checked by UploadGuardMiddleware before the CSV is read.
     upload_rules = {
         "import_ground_truth": UploadRule(
-            allowed=lambda user: has_role(user, Role.LEAD, Role.ADMIN),
+            allowed=is_manager,
             denied=HasRole.message,
             limit_setting="IMPORT_MAX_UPLOAD_BYTES",
             advice="split the CSV into several imports",

@@ -14,14 +14,23 @@ from django.conf import settings
 from django.db import models
 
 from ichweb.imaging.models import Series, Slice, Study
+from ml.labels import ANY, RSNA_NAMES, SUBTYPES
 
 
-class Subtype(models.TextChoices):
-    IPH = "IPH", "Intraparenchymal"
-    IVH = "IVH", "Intraventricular"
-    SDH = "SDH", "Subdural"
-    EDH = "EDH", "Epidural"
-    SAH = "SAH", "Subarachnoid"
+def label_name(code: str) -> str:
+    """The short name of a label code of ``ml.labels``: its RSNA name capitalised ("Subdural"), and
+    "Any ICH" for the any-ICH output."""
+    return "Any ICH" if code == ANY else RSNA_NAMES[code].capitalize()
+
+
+def label_choices(name: str, codes: Iterable[str]) -> type[models.TextChoices]:
+    """``TextChoices`` of ``codes`` of ``ml.labels`` (stored as the codes themselves), named by
+    ``label_name``: the project's one label vocabulary, in Django's terms."""
+    return models.TextChoices(name, [(code, (code, label_name(code))) for code in codes], module=__name__)
+
+
+#: The five subtypes (``ml.labels.SUBTYPES``, in its order: the labeling keys 1-5).
+Subtype = label_choices("Subtype", SUBTYPES)
 
 
 #: Field names of the subtype flags on SliceLabel and GroundTruthSlice, in the project's label order.
@@ -122,6 +131,8 @@ class Read(models.Model):
     exclusion_note = models.CharField(max_length=500, blank=True)
     last_slice_index = models.PositiveIntegerField(default=0)
     reading_seconds = models.FloatField(default=0.0)
+    #: When the server counted the last reading-time heartbeat (``ichweb.lib.reading_time``).
+    last_beat_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
 

@@ -33,6 +33,7 @@ from ichweb.labeling.models import (
     Subtype,
     SubtypeFlags,
 )
+from ichweb.lib.reading_time import bounded_seconds
 from ml.labels import LABELS
 
 Labels = dict[int, frozenset[str]]  # slice index -> subtype codes (empty = explicit no haemorrhage)
@@ -312,10 +313,23 @@ def set_exclusion(read_id: int, user, version: int, reason: str | None, note: st
 
 
 def add_reading_time(read_id: int, user, seconds: float) -> None:
-    seconds = min(max(float(seconds), 0.0), 60.0)  # a heartbeat covers at most a minute
-    Read.objects.filter(pk=read_id, reader=user).exclude(status=Read.Status.SUBMITTED).update(
-        reading_seconds=F("reading_seconds") + seconds
-    )
+    """Count a heartbeat of reading time on ``user``'s read while it is not submitted, bounded as
+    ``ichweb.lib.reading_time.bounded_seconds`` says (60 s, and the wall time since the last beat)."""
+    now = timezone.now()
+    with transaction.atomic():
+        read = (
+            Read.objects.select_for_update()
+            .filter(pk=read_id, reader=user)
+            .exclude(status=Read.Status.SUBMITTED)
+            .only("pk", "last_beat_at")
+            .first()
+        )
+        if read is None:
+            return
+        Read.objects.filter(pk=read.pk).update(
+            reading_seconds=F("reading_seconds") + bounded_seconds(seconds, read.last_beat_at, now),
+            last_beat_at=now,
+        )
 
 
 @transaction.atomic
@@ -326,6 +340,18 @@ def submit(read_id: int, user, version: int) -> int:
     version = _touch(read, status=Read.Status.SUBMITTED, submitted_at=timezone.now())
     route_case(read.case)
     return version
+
+
+def reader_progress(project: Project) -> dict[str, dict[str, int]]:
+    """Each reader's reads of ``project`` (primary and adjudication): ``{username: {"assigned",
+    "submitted", "in_progress"}}``, readers in the order of their first read."""
+    per: dict[str, dict[str, int]] = {}
+    for read in Read.objects.filter(case__project=project).select_related("reader"):
+        row = per.setdefault(read.reader.get_username(), {"assigned": 0, "submitted": 0, "in_progress": 0})
+        row["assigned"] += 1
+        row["submitted"] += read.status == Read.Status.SUBMITTED
+        row["in_progress"] += read.status == Read.Status.IN_PROGRESS
+    return per
 
 
 # --- routing and ground truth ------------------------------------------------------------------------------

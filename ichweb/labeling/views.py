@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from ichweb.accounts.permissions import role_required
-from ichweb.accounts.roles import Role
+from ichweb.accounts.roles import MANAGERS, Role, has_role
 from ichweb.labeling import services
 from ichweb.labeling.api import consensus_view
 from ichweb.labeling.forms import ProjectForm
@@ -18,11 +18,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     reads = list(services.reads_of(request.user).select_related("case__study"))
     done = sum(r.status == Read.Status.SUBMITTED for r in reads)
     resume = next((r for r in reads if r.status != Read.Status.SUBMITTED), None)
-    projects = (
-        Project.objects.all()[:20]
-        if Role.LEAD in request.user.groups.values_list("name", flat=True) or request.user.is_superuser
-        else []
-    )
+    projects = Project.objects.all()[:20] if has_role(request.user, Role.LEAD) else []
     return render(
         request, "labeling/queue.html", {"reads": reads, "done": done, "resume": resume, "projects": projects}
     )
@@ -34,7 +30,7 @@ def read(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "labeling/read.html", {"read": item})
 
 
-@role_required(Role.LEAD, Role.ADMIN)
+@role_required(*MANAGERS)
 def project_new(request: HttpRequest) -> HttpResponse:
     form = ProjectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -60,19 +56,15 @@ def project_new(request: HttpRequest) -> HttpResponse:
     return render(request, "labeling/project_new.html", {"form": form})
 
 
-@role_required(Role.LEAD, Role.ADMIN)
+@role_required(*MANAGERS)
 def project(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(Project, pk=pk)
     cases = item.cases.select_related("study").prefetch_related("reads__reader")
-    progress = {}
-    for r in Read.objects.filter(case__project=item).select_related("reader"):
-        row = progress.setdefault(r.reader.get_username(), {"done": 0, "total": 0})
-        row["total"] += 1
-        row["done"] += r.status == Read.Status.SUBMITTED
+    progress = services.reader_progress(item)
     return render(request, "labeling/project.html", {"project": item, "cases": cases, "progress": progress})
 
 
-@role_required(Role.LEAD, Role.ADMIN)
+@role_required(*MANAGERS)
 def consensus(request: HttpRequest, pk: int, case_id: int) -> HttpResponse:
     case = get_object_or_404(Case.objects.select_related("project", "series"), pk=case_id, project_id=pk)
     view = consensus_view(case)

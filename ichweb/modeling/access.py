@@ -17,21 +17,19 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from ichweb.accounts.roles import Role, has_role
+from ichweb.accounts.roles import Role, has_role, is_manager
 from ichweb.imaging.models import Series
 from ichweb.labeling.models import Read
 from ichweb.modeling.models import AtlasEntry
 
-MANAGE_ROLES = (Role.LEAD, Role.ADMIN)
-
 
 def can_manage(user) -> bool:
     """Start and cancel runs, activate models, request inference."""
-    return has_role(user, *MANAGE_ROLES)
+    return is_manager(user)
 
 
 def reviewable_series(user) -> QuerySet[Series]:
-    if has_role(user, *MANAGE_ROLES):
+    if is_manager(user):
         return Series.objects.all()
     if has_role(user, Role.LABELER):
         submitted = Read.objects.filter(reader=user, status=Read.Status.SUBMITTED).values("case__series_id")
@@ -45,7 +43,7 @@ def can_review(user, series: Series) -> bool:
 
 def sees_exemplar_sources(user) -> bool:
     """Whether ``user`` may learn which series and slice an atlas exemplar was cut from."""
-    return has_role(user, *MANAGE_ROLES)
+    return is_manager(user)
 
 
 def finished_series(user) -> QuerySet[Series]:
@@ -58,7 +56,7 @@ def finished_series(user) -> QuerySet[Series]:
 
 def visible_exemplars(user) -> QuerySet[AtlasEntry]:
     """The atlas entries ``user`` may be shown (see the module's rule)."""
-    if has_role(user, *MANAGE_ROLES):
+    if is_manager(user):
         return AtlasEntry.objects.all()
     if has_role(user, Role.LABELER):
         return AtlasEntry.objects.filter(source_series__in=finished_series(user))

@@ -20,8 +20,8 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ichweb.accounts.permissions import HasRole
-from ichweb.accounts.roles import Role
+from ichweb.accounts.permissions import HasRole, Managers
+from ichweb.accounts.roles import MANAGERS, Role
 from ichweb.errors import ID_REGEX, row_id
 from ichweb.imaging.api import PIXEL_RENDERERS, _cached_binary
 from ichweb.imaging.models import Series
@@ -30,8 +30,6 @@ from ichweb.modeling.datasets import DatasetError
 from ichweb.modeling.models import AttentionMap, InferenceJob, ModelVersion, TrainingRun
 from ichweb.modeling.review import review_document
 from ml.recipes import RECIPES
-
-Managers = HasRole.of(Role.LEAD, Role.ADMIN)
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):
@@ -293,7 +291,7 @@ class AtlasEntryViewSet(viewsets.GenericViewSet):
     """Atlas exemplars (patches of de-identified training slices): for those who may review predictions."""
 
     renderer_classes = PIXEL_RENDERERS
-    permission_classes = [HasRole.of(Role.LEAD, Role.ADMIN, Role.LABELER)]
+    permission_classes = [HasRole.of(*MANAGERS, Role.LABELER)]
 
     def get_queryset(self):
         return access.visible_exemplars(self.request.user).select_related("model_version")

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from rest_framework.exceptions import ValidationError
 
 from ichweb.accounts.permissions import role_required
-from ichweb.accounts.roles import Role
+from ichweb.accounts.roles import MANAGERS
 from ichweb.labeling.models import Project
 from ichweb.modeling import access, inference, training
 from ichweb.modeling.api import StartRunSerializer, start_run_from
@@ -22,7 +22,7 @@ def _form_errors(detail: object) -> list[str]:
     return [str(detail)]
 
 
-@role_required(Role.LEAD, Role.ADMIN)
+@role_required(*MANAGERS)
 def index(request: HttpRequest) -> HttpResponse:
     """Start a run; list runs and model versions with their metrics; activate a version."""
     errors: list[str] = []
@@ -47,7 +47,7 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(request, "modeling/index.html", context)
 
 
-@role_required(Role.LEAD, Role.ADMIN)
+@role_required(*MANAGERS)
 def run(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(TrainingRun.objects.select_related("model_version"), pk=pk)
     if request.method == "POST" and "cancel" in request.POST:
@@ -57,7 +57,7 @@ def run(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "modeling/run.html", {"run": item, "counts": item.counts()})
 
 
-@role_required(Role.LEAD, Role.ADMIN)
+@role_required(*MANAGERS)
 def version(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(ModelVersion, pk=pk)
     if request.method == "POST" and "activate" in request.POST:

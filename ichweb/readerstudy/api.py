@@ -18,14 +18,12 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ichweb.accounts.permissions import HasRole
-from ichweb.accounts.roles import Role
+from ichweb.accounts.permissions import Managers
+from ichweb.accounts.roles import is_manager
 from ichweb.errors import ID_REGEX
-from ichweb.readerstudy import consensus, material, results, services
+from ichweb.readerstudy import access, material, results, services
 from ichweb.readerstudy.models import ReaderStudy
 from ichweb.readerstudy.serializers import StudyCreateSerializer, StudyRowSerializer, StudyUpdateSerializer
-
-Managers = HasRole.of(Role.LEAD, Role.ADMIN)
 
 
 def task_urls(study: ReaderStudy) -> dict[str, str]:
@@ -56,9 +54,9 @@ def study_document(study: ReaderStudy, user) -> dict[str, Any]:
     }
     people = sorted(u.get_username() for u in study.participants.all())
     if user.get_username() in people:
-        doc["progress"] = services.progress(study, user).to_dict()
-    if services.can_manage(user):
-        pair = consensus.consensus_pair(study)
+        doc["progress"] = access.progress(study, user).to_dict()
+    if is_manager(user):
+        pair = access.consensus_pair(study)
         doc.update(
             participants=people,
             consensus=[u.get_username() for u in pair] if pair else [],
@@ -90,7 +88,7 @@ class ReaderStudyViewSet(viewsets.GenericViewSet):
         if getattr(self, "swagger_fake_view", False):
             return ReaderStudy.objects.none()
         return (
-            services.visible_studies(self.request.user)
+            access.visible_studies(self.request.user)
             .select_related("consensus_first", "consensus_second")
             .prefetch_related("participants")
             .annotate(n_cases=Count("cases", distinct=True), n_items=Count("items", distinct=True))

@@ -1,5 +1,6 @@
 """The consensus step of the localisation task: two participants' bleeding points merged into the
-reference points of each slice, by a lead or one of the two, once both have finished localisation.
+reference points of each slice, by a lead or one of the two, once both have finished localisation
+(``access.can_merge``, ``access.require_consensus_open``).
 """
 
 from __future__ import annotations
@@ -10,45 +11,9 @@ from typing import Any
 
 from django.db import transaction
 
-from ichweb.readerstudy.models import LocalisationItem, ReaderStudy, ReferencePoints
-from ichweb.readerstudy.services import (
-    LOCALISATION,
-    Conflict,
-    can_manage,
-    clean_points,
-    localisation_final,
-    lock,
-)
-
-
-def consensus_pair(study: ReaderStudy) -> tuple[Any, Any] | None:
-    if study.consensus_first_id is None or study.consensus_second_id is None:
-        return None
-    return study.consensus_first, study.consensus_second
-
-
-def can_merge(study: ReaderStudy, user) -> bool:
-    """A lead, an admin or one of the two consensus participants."""
-    pair = consensus_pair(study)
-    return pair is not None and (can_manage(user) or user.pk in (pair[0].pk, pair[1].pk))
-
-
-def require_consensus_open(study: ReaderStudy) -> tuple[Any, Any]:
-    """Both consensus participants' localisations must be final: every slice marked and the marks locked
-    (neither may see the other's points while their own can still change). Opening the consensus locks both
-    for good, so that allowing changes later cannot reopen them."""
-    pair = consensus_pair(study)
-    if pair is None:
-        raise Conflict("This study has no consensus participants.")
-    waiting = [u.get_username() for u in pair if not localisation_final(study, u)]
-    if waiting:
-        raise Conflict(
-            "The consensus opens when both localisations are final (every slice marked, then "
-            f"'Finish localisation' or the questionnaire opened); waiting for {', '.join(waiting)}."
-        )
-    for user in pair:
-        lock(study, user, LOCALISATION)
-    return pair
+from ichweb.readerstudy import access
+from ichweb.readerstudy.models import LocalisationItem, ReferencePoints
+from ichweb.readerstudy.services import clean_points
 
 
 def merge_points(
@@ -95,7 +60,7 @@ def consensus_of(item: LocalisationItem, pair: tuple[Any, Any]) -> dict[str, Any
 @transaction.atomic
 def record_reference(item: LocalisationItem, user, points: Any) -> ReferencePoints:
     """Save the (edited) consensus points of an item as its reference points."""
-    require_consensus_open(item.study)
+    access.require_consensus_open(item.study)
     series = item.case.series
     cleaned = clean_points(points, series.columns, series.rows)
     reference, _ = ReferencePoints.objects.update_or_create(

@@ -4,7 +4,7 @@ consensus reference points and prediction-basis questionnaires.
 A study fixes a test cohort (series with ground truth, taken from labeling cases), its participants (users
 with the reader role) and the model version whose attention maps and prediction basis provide the
 localisation and questionnaire material. A participant works through three tasks in this order, each
-opening only when the one before is finished (enforced in ``services``):
+opening only when the one before is finished (enforced in ``access``):
 
 1. case reads (ICH present, subtypes, confidence), in a per-participant random order;
 2. localisation: bleeding points on one model-positive slice per ICH case, blinded to the maps;
@@ -20,8 +20,9 @@ from django.db import models
 
 from ichweb.imaging.models import Series, Slice
 from ichweb.labeling.models import Case as LabelingCase
-from ichweb.labeling.models import SubtypeFlags
+from ichweb.labeling.models import SubtypeFlags, label_choices
 from ichweb.modeling.models import AtlasEntry, ModelVersion
+from ml.labels import ANY, SUBTYPES
 
 
 class CohortKind(models.TextChoices):
@@ -30,15 +31,9 @@ class CohortKind(models.TextChoices):
     OTHER = "other", "Other"
 
 
-class MaterialLabel(models.TextChoices):
-    """The model output whose probability ranks slices and whose attention map is shown."""
-
-    ANY = "ANY", "Any ICH"
-    IPH = "IPH", "Intraparenchymal"
-    IVH = "IVH", "Intraventricular"
-    SDH = "SDH", "Subdural"
-    EDH = "EDH", "Epidural"
-    SAH = "SAH", "Subarachnoid"
+#: The model output whose probability ranks slices and whose attention map is shown: "any ICH" first (the
+#: default), then the subtypes of ``ml.labels``.
+MaterialLabel = label_choices("MaterialLabel", (ANY, *SUBTYPES))
 
 
 class ReaderStudy(models.Model):

@@ -36,7 +36,7 @@ from ichweb.errors import ID_REGEX
 from ichweb.imaging import render
 from ichweb.imaging.api import PIXEL_RENDERERS, _cached_binary
 from ichweb.imaging.serializers import ImageQuerySerializer
-from ichweb.readerstudy import consensus, material, services
+from ichweb.readerstudy import access, consensus, material, services
 from ichweb.readerstudy.models import (
     CaseRead,
     LocalisationItem,
@@ -96,7 +96,7 @@ class _StudyTask(viewsets.GenericViewSet):
 
     @cached_property
     def study(self) -> ReaderStudy:
-        return get_object_or_404(services.participant_studies(self.request.user), pk=self.kwargs["study_id"])
+        return get_object_or_404(access.participant_studies(self.request.user), pk=self.kwargs["study_id"])
 
     def url(self, name: str, pk: int, **kwargs: Any) -> str:
         return reverse(f"{self.basename}-{name}", kwargs={"study_id": self.study.pk, "pk": pk, **kwargs})
@@ -131,8 +131,7 @@ class CaseViewSet(_StudyTask):
             "read": {"ich": read.ich, "subtypes": read.codes, "confidence": read.confidence}
             if submitted
             else None,
-            "editable": services.can_change(self.study, user, services.READS)
-            or not (submitted or services.locked(self.study, user, services.READS)),
+            "editable": access.can_change(self.study, user, access.READS, submitted=submitted),
         }
 
     @extend_schema(responses=TaskRowSerializer(many=True))
@@ -200,7 +199,7 @@ class _ItemTask(_StudyTask):
     answers: type[LocalisationMark] | type[QuestionnaireAnswer]
 
     def gate(self) -> None:
-        services.open_localisation(self.study, self.request.user)
+        access.open_localisation(self.study, self.request.user)
 
     def items(self) -> list[LocalisationItem]:
         """The task's items in the order this caller sees them."""
@@ -268,8 +267,7 @@ class LocalisationViewSet(_ItemTask):
             **self.base(item),
             "points": mark.points if mark else [],
             "submitted": mark is not None,
-            "editable": services.can_change(self.study, user, services.LOCALISATION)
-            or not (mark is not None or services.locked(self.study, user, services.LOCALISATION)),
+            "editable": access.can_change(self.study, user, access.LOCALISATION, submitted=mark is not None),
         }
 
     @extend_schema(request=None, responses=OBJECT)
@@ -277,7 +275,7 @@ class LocalisationViewSet(_ItemTask):
     def finish(self, request: Request, study_id: str, format: str | None = None) -> Response:
         """Make my bleeding points final: they can no longer change (the consensus waits for both)."""
         services.finish_localisation(self.study, request.user)
-        return Response(services.progress(self.study, request.user).to_dict())
+        return Response(access.progress(self.study, request.user).to_dict())
 
     @extend_schema(request=PointsSerializer, responses=OBJECT)
     def update(self, request: Request, study_id: str, pk: str, format: str | None = None) -> Response:
@@ -297,10 +295,10 @@ class QuestionnaireViewSet(_ItemTask):
     answers = QuestionnaireAnswer
 
     def gate(self) -> None:
-        services.open_questionnaire(self.study, self.request.user)
+        access.open_questionnaire(self.study, self.request.user)
 
     def items(self) -> list[LocalisationItem]:
-        allowed = set(services.questionnaire_items(self.study).values_list("pk", flat=True))
+        allowed = set(access.questionnaire_items(self.study).values_list("pk", flat=True))
         return [i for i in super().items() if i.pk in allowed]
 
     def document(self, item: LocalisationItem) -> dict[str, Any]:
@@ -318,7 +316,9 @@ class QuestionnaireViewSet(_ItemTask):
                 for letter, _ in options
             ],
             "choice": answer.letter if answer else None,
-            "editable": answer is None or self.study.answers_changeable,
+            "editable": access.can_change(
+                self.study, self.request.user, access.QUESTIONNAIRE, submitted=answer is not None
+            ),
         }
 
     @extend_schema(request=ChoiceSerializer, responses=OBJECT)
@@ -368,13 +368,13 @@ class ConsensusViewSet(_ItemTask):
 
     @cached_property
     def study(self) -> ReaderStudy:
-        study = get_object_or_404(services.visible_studies(self.request.user), pk=self.kwargs["study_id"])
-        if not consensus.can_merge(study, self.request.user):
+        study = get_object_or_404(access.visible_studies(self.request.user), pk=self.kwargs["study_id"])
+        if not access.can_merge(study, self.request.user):
             raise PermissionDenied("Only a lead or the study's two consensus participants merge points.")
         return study
 
     def gate(self) -> None:
-        self.pair = consensus.require_consensus_open(self.study)
+        self.pair = access.require_consensus_open(self.study)
 
     def items(self) -> list[LocalisationItem]:
         return list(self.study.items.select_related("case__series", "slice").order_by("position"))

@@ -29,7 +29,7 @@ from PIL import Image
 
 from ichweb.labeling.models import Subtype
 from ichweb.modeling.models import InferenceJob, Stage
-from ichweb.readerstudy import material, services
+from ichweb.readerstudy import access, material, services
 from ichweb.readerstudy.models import (
     CaseRead,
     LocalisationItem,
@@ -209,7 +209,7 @@ def _pair(
     return {
         "n": len(common),
         "agreement": proportion(agree, len(common)),
-        "kappa": kappa_dict(slots_a, slots_b, list(range(len(services.LETTERS)))),
+        "kappa": kappa_dict(slots_a, slots_b, list(range(len(access.LETTERS)))),
     }
 
 
@@ -221,7 +221,7 @@ def questionnaire_agreement(study: ReaderStudy) -> dict[str, Any]:
         "pairs": [{"first", "second", "n", "agreement": P, "kappa": K}]}``, ``P`` a ``proportion`` dict
         (agreement ``p`` with its intervals), ``K`` a ``kappa_dict``.
     """
-    items = list(services.questionnaire_items(study).prefetch_related("candidates"))
+    items = list(access.questionnaire_items(study).prefetch_related("candidates"))
     ranked = {item.pk: sorted(item.candidates.all(), key=lambda c: c.rank) for item in items}
     slot = {c.pk: i for candidates in ranked.values() for i, c in enumerate(candidates)}
     best = {item_id: candidates[0].pk for item_id, candidates in ranked.items()}
@@ -248,7 +248,7 @@ def questionnaire_agreement(study: ReaderStudy) -> dict[str, Any]:
                 "participant": user.get_username(),
                 "n": len(mine),
                 "agreement": proportion(agree, len(mine)),
-                "kappa": kappa_dict(letters, model_letters, list(services.LETTERS)),
+                "kappa": kappa_dict(letters, model_letters, list(access.LETTERS)),
             }
         )
     pairs = [
@@ -311,7 +311,7 @@ def participant_progress(study: ReaderStudy) -> list[dict[str, Any]]:
     """``[{"participant", "reads", "localisation", "questionnaire": {"done", "total", "open"},
     "finished"}]``."""
     return [
-        {"participant": user.get_username(), **services.progress(study, user).to_dict()}
+        {"participant": user.get_username(), **access.progress(study, user).to_dict()}
         for user in study.participants.order_by("username")
     ]
 

@@ -1,12 +1,9 @@
-"""The rules of a reader study: who takes part and sees what, task order, answers and their locking.
+"""The work of a reader study: creating and managing it, each participant's order, and their answers.
 
+Who may reach a study, when each task opens, the locks and whether an answer may still change are the
+rules of ``ichweb.readerstudy.access``; every write here opens its task and checks its answer there.
 Blinding: a participant reaches only their own answers, the cohort's pixels through the study's routes and,
-once the localisation task is finished, the questionnaire's own material. Tasks open in order (case reads,
-then localisation, then the questionnaire); an answer may be changed only when the study allows it and
-only until a later task that reveals more has been opened (``TaskLocks``), so nothing seen in a later task
-can leak back: opening the localisation task (its slices are the model-positive ICH cases) locks the case
-reads, opening the questionnaire (attention maps) or the consensus (the partner's points) locks the
-localisation.
+once the localisation task is finished, the questionnaire's own material.
 """
 
 from __future__ import annotations
@@ -15,21 +12,20 @@ import hashlib
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Count, F, QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from ichweb import errors
 from ichweb.accounts.roles import Role, has_role
-from ichweb.errors import RuleError
 from ichweb.labeling.models import Case as LabelingCase
 from ichweb.labeling.models import Project, SubtypeFlags
+from ichweb.lib.reading_time import bounded_seconds
 from ichweb.modeling.models import ModelVersion
-from ichweb.readerstudy import material
+from ichweb.readerstudy import access, material
+from ichweb.readerstudy.access import LETTERS, LOCALISATION, QUESTIONNAIRE, READS, Conflict, ReaderStudyError
 from ichweb.readerstudy.models import (
     Candidate,
     CaseRead,
@@ -40,48 +36,12 @@ from ichweb.readerstudy.models import (
     QuestionnaireAnswer,
     ReaderStudy,
     StudyCase,
-    TaskLocks,
 )
 
-#: A heartbeat adds at most this many seconds of reading time, and never more than the time since the last.
-HEARTBEAT_MAX_S = 60.0
 #: The most bleeding points one slice may carry.
 MAX_POINTS = 64
-LETTERS = "abcd"
-MANAGER_ROLES = (Role.LEAD, Role.ADMIN)
 
 T = TypeVar("T")
-
-
-class ReaderStudyError(RuleError):
-    """A request that breaks a rule of reader studies (HTTP 400); ``field`` names the input at fault."""
-
-
-class Conflict(errors.Conflict, ReaderStudyError):
-    """A request the study's state refuses (HTTP 409): a task not open yet, a locked answer."""
-
-
-# --- access ---------------------------------------------------------------------------------------------
-
-
-def can_manage(user) -> bool:
-    return has_role(user, *MANAGER_ROLES)
-
-
-def visible_studies(user) -> QuerySet[ReaderStudy]:
-    """Leads and admins see every study; a participant sees the studies they take part in."""
-    if can_manage(user):
-        return ReaderStudy.objects.all()
-    if not has_role(user, Role.READER):
-        return ReaderStudy.objects.none()
-    return ReaderStudy.objects.filter(participants=user)
-
-
-def participant_studies(user) -> QuerySet[ReaderStudy]:
-    """The studies ``user`` takes part in (while they hold the reader role)."""
-    if not has_role(user, Role.READER):
-        return ReaderStudy.objects.none()
-    return ReaderStudy.objects.filter(participants=user)
 
 
 # --- creating and managing --------------------------------------------------------------------------------
@@ -219,15 +179,6 @@ def ordered_items(study: ReaderStudy, user) -> list[LocalisationItem]:
     return shuffled(list(items), study.pk, user.pk, "items")
 
 
-def questionnaire_items(study: ReaderStudy) -> QuerySet[LocalisationItem]:
-    """Items that have the four candidate sets (a model without an atlas gives none)."""
-    return (
-        study.items.annotate(n_candidates=Count("candidates"))
-        .filter(n_candidates=len(LETTERS))
-        .order_by("position")
-    )
-
-
 def options(
     study: ReaderStudy, user, item: LocalisationItem, candidates: Sequence[Candidate] | None = None
 ) -> list[tuple[str, Candidate]]:
@@ -239,143 +190,18 @@ def options(
     return list(zip(LETTERS, shuffled(ranked, study.pk, user.pk, "options", item.pk), strict=False))
 
 
-# --- progress and gates ------------------------------------------------------------------------------------
+# --- task gates ------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Progress:
-    reads: tuple[int, int]
-    localisation: tuple[int, int]
-    questionnaire: tuple[int, int]
-
-    @property
-    def reads_finished(self) -> bool:
-        return self.reads[0] == self.reads[1]
-
-    @property
-    def localisation_finished(self) -> bool:
-        return self.reads_finished and self.localisation[0] == self.localisation[1]
-
-    @property
-    def finished(self) -> bool:
-        return self.localisation_finished and self.questionnaire[0] == self.questionnaire[1]
-
-    def to_dict(self) -> dict[str, Any]:
-        def task(counts: tuple[int, int], is_open: bool) -> dict[str, Any]:
-            return {"done": counts[0], "total": counts[1], "open": is_open}
-
-        return {
-            "reads": task(self.reads, True),
-            "localisation": task(self.localisation, self.reads_finished),
-            "questionnaire": task(self.questionnaire, self.localisation_finished),
-            "finished": self.finished,
-        }
-
-
-def progress(study: ReaderStudy, user) -> Progress:
-    q_items = questionnaire_items(study).values("pk")
-    return Progress(
-        reads=(
-            CaseRead.objects.filter(case__study=study, participant=user, submitted_at__isnull=False).count(),
-            study.cases.count(),
-        ),
-        localisation=(
-            LocalisationMark.objects.filter(item__study=study, participant=user).count(),
-            study.items.count(),
-        ),
-        questionnaire=(
-            QuestionnaireAnswer.objects.filter(item__in=q_items, participant=user).count(),
-            len(q_items),
-        ),
-    )
-
-
-def require_localisation_open(study: ReaderStudy, user) -> Progress:
-    state = progress(study, user)
-    if not state.reads_finished:
-        done, total = state.reads
-        raise Conflict(
-            f"The localisation task opens once every case is read: {done} of {total} reads submitted."
-        )
-    return state
-
-
-def require_questionnaire_open(study: ReaderStudy, user) -> Progress:
-    state = require_localisation_open(study, user)
-    if not state.localisation_finished:
-        done, total = state.localisation
-        raise Conflict(
-            "The prediction-basis questionnaire opens only after the localisation task is finished: "
-            f"{done} of {total} slices marked."
-        )
-    return state
-
-
-def open_localisation(study: ReaderStudy, user) -> Progress:
-    """Open the localisation task for ``user``: from now on their case reads never change."""
-    state = require_localisation_open(study, user)
-    lock(study, user, READS)
-    return state
-
-
-def open_questionnaire(study: ReaderStudy, user) -> Progress:
-    """Open the questionnaire (it shows attention maps): from now on the localisation never changes."""
-    state = require_questionnaire_open(study, user)
-    lock(study, user, LOCALISATION)
-    return state
-
-
-def finish_localisation(study: ReaderStudy, user) -> Progress:
+def finish_localisation(study: ReaderStudy, user) -> access.Progress:
     """Make ``user``'s bleeding points final (the consensus waits for this where answers are changeable)."""
-    state = require_localisation_open(study, user)
+    state = access.require_localisation_open(study, user)
     if not state.localisation_finished:
         done, total = state.localisation
         raise Conflict(f"Mark every slice first: {done} of {total} slices marked.")
-    lock(study, user, READS)
-    lock(study, user, LOCALISATION)
+    access.lock(study, user, READS)
+    access.lock(study, user, LOCALISATION)
     return state
-
-
-def localisation_final(study: ReaderStudy, user) -> bool:
-    """Every slice marked, and the marks can no longer change."""
-    return progress(study, user).localisation_finished and not can_change(study, user, LOCALISATION)
-
-
-# --- locks -------------------------------------------------------------------------------------------------
-
-#: The tasks whose answers a later task locks.
-READS, LOCALISATION, QUESTIONNAIRE = "reads", "localisation", "questionnaire"
-_LOCK_FIELDS = {READS: "reads_locked_at", LOCALISATION: "localisation_locked_at"}
-
-
-def lock(study: ReaderStudy, user, task: str) -> None:
-    """Lock ``task``'s answers of ``user`` for good (the first time only; later calls change nothing)."""
-    field = _LOCK_FIELDS[task]
-    TaskLocks.objects.get_or_create(study=study, participant=user)
-    TaskLocks.objects.filter(study=study, participant=user, **{f"{field}__isnull": True}).update(
-        **{field: timezone.now()}
-    )
-
-
-def locked(study: ReaderStudy, user, task: str) -> bool:
-    field = _LOCK_FIELDS.get(task)
-    return field is not None and (
-        TaskLocks.objects.filter(study=study, participant=user, **{f"{field}__isnull": False}).exists()
-    )
-
-
-def can_change(study: ReaderStudy, user, task: str) -> bool:
-    """Whether ``user`` may change an answer of ``task`` they have already submitted."""
-    return study.answers_changeable and not locked(study, user, task)
-
-
-def _check_change(study: ReaderStudy, user, task: str, what: str) -> None:
-    if not study.answers_changeable:
-        raise Conflict(f"This {what} is submitted and this study locks submitted answers.")
-    if locked(study, user, task):
-        raise Conflict(
-            f"This {what} can no longer change: you have opened a later task, which shows more than this one."
-        )
 
 
 # --- case reads --------------------------------------------------------------------------------------------
@@ -387,8 +213,7 @@ def submit_read(case: StudyCase, user, *, ich: bool, subtypes: Sequence[str], co
     if subtypes and not ich:
         raise ReaderStudyError("a subtype was chosen but ICH is marked absent", field="subtypes")
     read, _ = CaseRead.objects.select_for_update().get_or_create(case=case, participant=user)
-    if read.submitted_at is not None or locked(case.study, user, READS):
-        _check_change(case.study, user, READS, "read")
+    access.require_change(case.study, user, READS, "read", submitted=read.submitted_at is not None)
     read.ich, read.confidence = ich, confidence
     for key, value in SubtypeFlags.flags(subtypes).items():
         setattr(read, key, value)
@@ -398,20 +223,19 @@ def submit_read(case: StudyCase, user, *, ich: bool, subtypes: Sequence[str], co
 
 
 def add_reading_time(case: StudyCase, user, seconds: float) -> None:
-    """Count a heartbeat of reading time: at most ``HEARTBEAT_MAX_S`` and the wall time since the last one.
+    """Count a heartbeat of reading time, bounded as ``ichweb.lib.reading_time.bounded_seconds`` says (60 s,
+    and the wall time since the last beat).
 
-    Time counts while the read can still be answered (not yet submitted, or changeable).
+    Time counts while the read can still be answered (``access.can_change``).
     """
     now = timezone.now()
     with transaction.atomic():
         read, _ = CaseRead.objects.select_for_update().get_or_create(case=case, participant=user)
-        if read.submitted_at is not None and not can_change(case.study, user, READS):
+        if not access.can_change(case.study, user, READS, submitted=read.submitted_at is not None):
             return
-        bound = HEARTBEAT_MAX_S
-        if read.last_beat_at is not None:
-            bound = min(bound, (now - read.last_beat_at).total_seconds())
         CaseRead.objects.filter(pk=read.pk).update(
-            reading_seconds=F("reading_seconds") + max(0.0, min(float(seconds), bound)), last_beat_at=now
+            reading_seconds=F("reading_seconds") + bounded_seconds(seconds, read.last_beat_at, now),
+            last_beat_at=now,
         )
 
 
@@ -445,15 +269,15 @@ def _is_number(value: object) -> bool:
 def submit_points(item: LocalisationItem, user, points: Any) -> LocalisationMark:
     """Record a participant's bleeding points on an item (none is an answer too: no bleed found)."""
     study = item.study
-    open_localisation(study, user)
+    access.open_localisation(study, user)
     series = item.case.series
     cleaned = clean_points(points, series.columns, series.rows)
     mark = LocalisationMark.objects.select_for_update().filter(item=item, participant=user).first()
-    if mark is None and not locked(study, user, LOCALISATION):
+    access.require_change(study, user, LOCALISATION, "localisation", submitted=mark is not None)
+    if mark is None:
         return LocalisationMark.objects.create(
             item=item, participant=user, points=cleaned, submitted_at=timezone.now()
         )
-    _check_change(study, user, LOCALISATION, "localisation")
     mark.points = cleaned
     mark.save()
     return mark
@@ -465,16 +289,16 @@ def submit_points(item: LocalisationItem, user, points: Any) -> LocalisationMark
 @transaction.atomic
 def submit_answer(item: LocalisationItem, user, letter: str) -> QuestionnaireAnswer:
     """Record the candidate set (by the letter shown to this participant) found most similar."""
-    open_questionnaire(item.study, user)
+    access.open_questionnaire(item.study, user)
     chosen = dict(options(item.study, user, item)).get(letter)
     if chosen is None:
         raise ReaderStudyError(f"choose one of {', '.join(LETTERS)}", field="choice")
     answer = QuestionnaireAnswer.objects.select_for_update().filter(item=item, participant=user).first()
+    access.require_change(item.study, user, QUESTIONNAIRE, "answer", submitted=answer is not None)
     if answer is None:
         return QuestionnaireAnswer.objects.create(
             item=item, participant=user, choice=chosen, letter=letter, submitted_at=timezone.now()
         )
-    _check_change(item.study, user, QUESTIONNAIRE, "answer")
     answer.choice, answer.letter = chosen, letter
     answer.save()
     return answer

@@ -13,13 +13,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from ichweb.accounts.permissions import role_required
-from ichweb.accounts.roles import Role
-from ichweb.readerstudy import consensus, material, results, services
+from ichweb.accounts.roles import MANAGERS, Role, is_manager
+from ichweb.readerstudy import access, material, results, services
 from ichweb.readerstudy.forms import StudyForm
 from ichweb.readerstudy.models import ReaderStudy
 
-ANY_ROLE = (Role.READER, Role.LEAD, Role.ADMIN)
-MANAGERS = (Role.LEAD, Role.ADMIN)
+ANY_ROLE = (Role.READER, *MANAGERS)
 #: Task page -> the API list it works on.
 TASKS = {
     "read": "readerstudy-case-list",
@@ -32,8 +31,8 @@ TASKS = {
 @role_required(*ANY_ROLE)
 def studies(request: HttpRequest) -> HttpResponse:
     """A participant's studies with their progress; leads also see every study and create new ones."""
-    mine = [(s, services.progress(s, request.user)) for s in services.participant_studies(request.user)]
-    manager = services.can_manage(request.user)
+    mine = [(s, access.progress(s, request.user)) for s in access.participant_studies(request.user)]
+    manager = is_manager(request.user)
     managed = ReaderStudy.objects.all()[:100] if manager else []
     return render(request, "readerstudy/studies.html", {"mine": mine, "managed": managed, "manager": manager})
 
@@ -71,8 +70,8 @@ def _manage(request: HttpRequest, study: ReaderStudy) -> None:
 
 @role_required(*ANY_ROLE)
 def study(request: HttpRequest, pk: int) -> HttpResponse:
-    item = get_object_or_404(services.visible_studies(request.user), pk=pk)
-    manager = services.can_manage(request.user)
+    item = get_object_or_404(access.visible_studies(request.user), pk=pk)
+    manager = is_manager(request.user)
     participant = item.participants.filter(pk=request.user.pk).exists()
     if request.method == "POST":
         if request.POST.get("action") == "finish_localisation" and participant:
@@ -89,16 +88,16 @@ def study(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("readerstudy:study", pk=pk)
     context = {
         "study": item,
-        "progress": services.progress(item, request.user) if participant else None,
+        "progress": access.progress(item, request.user) if participant else None,
         "can_finish_localisation": participant
-        and services.progress(item, request.user).localisation_finished
-        and not services.localisation_final(item, request.user),
+        and access.progress(item, request.user).localisation_finished
+        and not access.localisation_final(item, request.user),
         "manager": manager,
-        "can_merge": consensus.can_merge(item, request.user),
+        "can_merge": access.can_merge(item, request.user),
         "rows": results.participant_progress(item) if manager else [],
         "n_cases": item.cases.count(),
         "n_items": item.items.count(),
-        "n_questionnaire": services.questionnaire_items(item).count(),
+        "n_questionnaire": access.questionnaire_items(item).count(),
     }
     return render(request, "readerstudy/study.html", context)
 
@@ -109,11 +108,11 @@ def task(request: HttpRequest, pk: int, task: str) -> HttpResponse:
     if task not in TASKS:
         raise Http404("no such task")
     if task == "consensus":
-        item = get_object_or_404(services.visible_studies(request.user), pk=pk)
-        if not consensus.can_merge(item, request.user):
+        item = get_object_or_404(access.visible_studies(request.user), pk=pk)
+        if not access.can_merge(item, request.user):
             raise PermissionDenied("Only a lead or the study's two consensus participants merge points.")
     else:
-        item = get_object_or_404(services.participant_studies(request.user), pk=pk)
+        item = get_object_or_404(access.participant_studies(request.user), pk=pk)
     context = {
         "study": item,
         "task": task,

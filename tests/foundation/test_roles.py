@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from ichweb.accounts.permissions import Managers
+from ichweb.accounts.roles import MANAGERS, Role, is_manager
 from tests.accounts.factories import UserFactory
 
 
@@ -83,3 +85,13 @@ def test_admin_site_and_openapi_schema(client, dan):
     assert client.get("/admin/").status_code == 200
     schema = client.get("/api/schema/")
     assert schema.status_code == 200
+
+
+def test_managers_are_leads_and_admins(rf, alice, bob, carol, dan, mallory):
+    assert set(MANAGERS) == {Role.LEAD, Role.ADMIN}
+    for user, manager in ((alice, True), (dan, True), (bob, False), (carol, False), (mallory, False)):
+        request = rf.get("/")
+        request.user = user
+        assert is_manager(user) is manager, user
+        assert Managers().has_permission(request, None) is manager, user
+    assert is_manager(UserFactory(username="sue", roles=("labeler",), is_superuser=True))

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
+from ichweb.analytics.services import labeling_progress
+from ichweb.labeling import services
 from ichweb.labeling.models import AuditEvent, BleedingPoint, Case, GroundTruth, Read, SliceLabel
+from ichweb.lib.reading_time import HEARTBEAT_MAX_S
 
 pytestmark = [pytest.mark.django_db, pytest.mark.pg]
 
@@ -220,18 +225,59 @@ def test_adjudication_goes_to_a_blinded_third_reader_whose_call_is_final(
     assert {r.slice.index for r in truth.slices.all() if r.codes} == {4, 5}
 
 
+def _beat(client, read, seconds, after_s=None):
+    """A heartbeat of ``seconds``, ``after_s`` seconds (by the server's clock) after the previous one."""
+    if after_s is not None:
+        Read.objects.filter(pk=read.pk).update(last_beat_at=timezone.now() - timedelta(seconds=after_s))
+    response = client.post(_url(read, "heartbeat"), {"seconds": seconds}, content_type="application/json")
+    assert response.status_code == 204
+    read.refresh_from_db()
+    return read.reading_seconds
+
+
 def test_reading_time_accumulates_and_is_capped(client, consensus_project, bob):
     read = _read(bob, consensus_project)
     client.force_login(bob)
-    for seconds in (15, 15, 500):
-        assert (
-            client.post(
-                _url(read, "heartbeat"), {"seconds": seconds}, content_type="application/json"
-            ).status_code
-            == 204
-        )
+    assert _beat(client, read, 15) == 15
+    assert _beat(client, read, 15, after_s=20) == 30
+    assert _beat(client, read, 500, after_s=600) == 30 + HEARTBEAT_MAX_S
+
+
+def test_a_forged_beat_right_after_another_counts_almost_nothing(client, consensus_project, bob):
+    read = _read(bob, consensus_project)
+    client.force_login(bob)
+    assert _beat(client, read, 15) == 15
+    assert 15 <= _beat(client, read, 1000) < 16  # the server's clock: well under a second since the last
+
+
+def test_a_submitted_or_anothers_read_counts_no_time(client, consensus_project, bob, barbara):
+    read = _read(bob, consensus_project)
+    client.force_login(barbara)
+    client.post(_url(read, "heartbeat"), {"seconds": 15}, content_type="application/json")
     read.refresh_from_db()
-    assert read.reading_seconds == 90
+    assert read.reading_seconds == 0 and read.last_beat_at is None
+    Read.objects.filter(pk=read.pk).update(status=Read.Status.SUBMITTED)
+    client.force_login(bob)
+    assert _beat(client, read, 15) == 0
+
+
+def test_reader_progress_is_one_count_for_the_project_page_and_the_dashboard(
+    client, consensus_project, alice, bob, barbara
+):
+    _submit(client, bob, _read(bob, consensus_project))
+    client.force_login(barbara)
+    _put_labels(client, _read(barbara, consensus_project), {"1": ["IVH"]})
+    assert services.reader_progress(consensus_project) == {
+        "bob": {"assigned": 2, "submitted": 1, "in_progress": 0},
+        "barbara": {"assigned": 2, "submitted": 0, "in_progress": 1},
+    }
+    client.force_login(alice)
+    page = client.get(f"/labeling/projects/{consensus_project.pk}/").text
+    assert "<td>bob</td><td>1 / 2</td>" in page and "<td>barbara</td><td>0 / 2</td>" in page
+    assert labeling_progress(consensus_project)["table"] == [
+        {"reader": "barbara", "assigned": 2, "submitted": 0, "in_progress": 1, "done": 0.0},
+        {"reader": "bob", "assigned": 2, "submitted": 1, "in_progress": 0, "done": 0.5},
+    ]
 
 
 def test_export_csv_and_json_and_import_of_rsna_ground_truth(client, consensus_project, alice, phantom_dir):

@@ -24,7 +24,7 @@ from ichweb.modeling.models import (
     Stage,
 )
 from ichweb.modeling.training import atlas_dir
-from ichweb.readerstudy import services
+from ichweb.readerstudy import access, services
 from ichweb.readerstudy.models import CaseRead, ReaderStudy
 from ml.labels import LABELS
 from tests.accounts.factories import UserFactory
@@ -207,7 +207,7 @@ def localise_all(study: ReaderStudy, user, points=None) -> None:
 
 def answer_all(study: ReaderStudy, user, letter_of=None) -> None:
     """Answer every questionnaire item (``letter_of(options) -> letter``, default: the model's choice)."""
-    for item in services.questionnaire_items(study):
+    for item in access.questionnaire_items(study):
         options = services.options(study, user, item)
         letter = letter_of(options) if letter_of else min(options, key=lambda o: o[1].rank)[0]
         services.submit_answer(item, user, letter)

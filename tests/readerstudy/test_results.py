@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ichweb.readerstudy import consensus, results, services
+from ichweb.readerstudy import access, consensus, results, services
 from ichweb.readerstudy.truth import case_truths
 from ml import stats
 from tests.readerstudy.conftest import MAP_CENTRE, answer_all, localise_all, read_all
@@ -51,7 +51,7 @@ def test_questionnaire_agreement_and_kappa(study, carol, rita):
     for user in (carol, rita):
         read_all(study, user)
         localise_all(study, user)
-    items = list(services.questionnaire_items(study))
+    items = list(access.questionnaire_items(study))
     # carol always picks the model's (lowest-distance) set; rita the highest-distance set on the first item.
     answer_all(study, carol)
 
