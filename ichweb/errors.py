@@ -15,7 +15,6 @@ Anything else that escapes an API view is logged and answered as JSON 500, never
 from __future__ import annotations
 
 import logging
-import math
 import re
 from typing import Any
 
@@ -87,18 +86,6 @@ def require_mapping(data: Any, what: str = "the request body") -> dict[str, Any]
     if not isinstance(data, dict):
         raise RuleError(f"send {what} as a JSON object")
     return data
-
-
-def finite_number(value: Any, field: str, *, minimum: float | None = None) -> float:
-    """``value`` as a finite float (not a bool), at least ``minimum``; else a ``RuleError`` on ``field``."""
-    try:
-        number = float(value) if not isinstance(value, bool) else math.nan
-    except (TypeError, ValueError):
-        number = math.nan
-    if not math.isfinite(number) or (minimum is not None and number < minimum):
-        bound = f" of at least {minimum:g}" if minimum is not None else ""
-        raise RuleError(f"{field} must be a finite number{bound}", field=field)
-    return number
 
 
 def integer(value: Any, field: str, *, minimum: int = 0, maximum: int = 2**31 - 1) -> int:

@@ -140,7 +140,9 @@ class ExclusionBody(VersionBody):
 
 
 class SecondsBody(serializers.Serializer):
-    seconds = serializers.FloatField(min_value=0, help_text="reading time since the last beat (at most 60 s)")
+    seconds = serializers.FloatField(
+        min_value=0, default=0.0, help_text="reading time since the last beat (at most 60 s)"
+    )
 
 
 class ConsensusBody(serializers.Serializer):
@@ -255,8 +257,9 @@ class ReadViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(request=SecondsBody, responses={204: None})
     @action(detail=True, methods=["post"])
     def heartbeat(self, request: Request, pk: str) -> Response:
-        seconds = errors.finite_number(_body(request).get("seconds", 0), "seconds", minimum=0)
-        services.add_reading_time(int(pk), request.user, seconds)
+        form = SecondsBody(data=_body(request))
+        form.is_valid(raise_exception=True)  # a finite number >= 0 (DRF's FloatField refuses nan and inf)
+        services.add_reading_time(int(pk), request.user, form.validated_data["seconds"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -86,12 +86,14 @@ def study(request: HttpRequest, pk: int) -> HttpResponse:
             raise PermissionDenied("Only leads manage a study.")
         _manage(request, item)
         return redirect("readerstudy:study", pk=pk)
+    state = access.progress(item, request.user) if participant else None
     context = {
         "study": item,
-        "progress": access.progress(item, request.user) if participant else None,
-        "can_finish_localisation": participant
-        and access.progress(item, request.user).localisation_finished
-        and not access.localisation_final(item, request.user),
+        "progress": state,
+        # Marked every slice, and the marks can still change: not final yet.
+        "can_finish_localisation": state is not None
+        and state.localisation_finished
+        and access.can_change(item, request.user, access.LOCALISATION),
         "manager": manager,
         "can_merge": access.can_merge(item, request.user),
         "rows": results.participant_progress(item) if manager else [],
