@@ -19,6 +19,7 @@ import {
 } from "chart.js";
 
 import { apiJson } from "./lib/api";
+import { startPage } from "./lib/page";
 import { ci, matrixRows, num, PANEL_FILTERS, panelUrl, pct, type Row, tableElement, thin } from "./dashboards/format";
 
 Chart.register(LineController, ScatterController, BarController, LineElement, PointElement, BarElement, LinearScale, CategoryScale, Legend, Tooltip);
@@ -273,12 +274,4 @@ export async function mountDashboards(root: HTMLElement): Promise<void> {
   if (status) status.textContent = options.models.length ? "" : "No model yet: model panels stay empty until a run succeeds.";
 }
 
-function start(): void {
-  const root = document.getElementById("dashboards");
-  if (root && !root.hasAttribute("data-ready")) void mountDashboards(root);
-}
-
-if (typeof document !== "undefined") {
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start, { once: true });
-  else start();
-}
+startPage("dashboards", mountDashboards);

@@ -19,6 +19,7 @@ import {
 } from "chart.js";
 
 import { apiJson } from "./lib/api";
+import { startPage } from "./lib/page";
 import { type CaseContext, renderContext } from "./review/context";
 import {
   callText,
@@ -285,12 +286,4 @@ export async function mountReview(root: HTMLElement, fetchDoc = (url: string) =>
   }
 }
 
-function start(): void {
-  const root = document.getElementById("review");
-  if (root && !root.hasAttribute("data-ready")) void mountReview(root);
-}
-
-if (typeof document !== "undefined") {
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start, { once: true });
-  else start();
-}
+startPage("review", mountReview);

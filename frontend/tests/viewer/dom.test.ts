@@ -183,7 +183,7 @@ describe("labeling viewer (DOM)", () => {
   it("adds a point at the image pixel under the cursor, also after zooming", async () => {
     const { root, server, v } = await mount();
     const canvas = $(root, "canvas");
-    expect(v.transform).toMatchObject({ scale: 9.6, tx: 8, ty: 8 });
+    expect(v.state.transform).toMatchObject({ scale: 9.6, tx: 8, ty: 8 });
     $(root, "[data-action='arm'][data-code='IPH']").click();
     pointer(canvas, "pointerdown", 22.4, 32); // image (1.5, 2.5)
     pointer(canvas, "pointerup", 22.4, 32);
@@ -198,7 +198,7 @@ describe("labeling viewer (DOM)", () => {
     // happy-dom's WheelEvent ignores the MouseEvent part of the init.
     for (const [k, value] of Object.entries({ ctrlKey: true, clientX: 200, clientY: 200 })) Object.defineProperty(wheel, k, { value });
     $(root, ".vw-stage").dispatchEvent(wheel);
-    const t = v.transform;
+    const t = v.state.transform;
     expect(t.scale).toBeCloseTo(9.6 * Math.exp(0.4));
     expect(t.tx).toBeCloseTo(200 - (200 - 8) * Math.exp(0.4)); // (200, 200) stayed put
     const sx = 30 * t.scale + t.tx;
@@ -224,12 +224,12 @@ describe("labeling viewer (DOM)", () => {
       url: `${READ_URL}points/p-1`,
       body: { version: 7, x: 10, y: 15, subtype: "SAH" },
     });
-    expect(v.selectedKey).toBe("p-1");
+    expect(v.state.selectedKey).toBe("p-1");
     pointer(canvas, "pointerdown", 104, 152, 2); // marker now at screen (104, 152)
     pointer(canvas, "pointerup", 104, 152, 2);
     await until(() => expect(server.writes()).toHaveLength(2));
     expect(server.writes()[1]).toMatchObject({ method: "DELETE", url: `${READ_URL}points/p-1?version=8` });
-    expect(v.points).toHaveLength(0);
+    expect(v.state.points).toHaveLength(0);
   });
 
   it("on 409 shows a blocking Reload prompt and sends nothing more", async () => {
