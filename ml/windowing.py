@@ -101,21 +101,27 @@ RGB_PRESETS: dict[str, tuple[Window, Window, Window]] = {
 }
 
 
-def window_float(hu: ArrayLike, level: float, width: float) -> NDArray[np.float32]:
+def window_float(
+    hu: ArrayLike, level: float, width: float, out: NDArray[np.float32] | None = None
+) -> NDArray[np.float32]:
     """Window HU to float32 in [0, 1] (Lewicki et al. scale each window to [0, 1]).
 
     Args:
-        hu: Hounsfield units, any shape, integer or float.
+        hu: Hounsfield units, any shape, integer or float (float32 input is not copied).
         level: window level (WL) in HU.
         width: window width (WW) in HU, > 0.
+        out: a float32 array of the input's shape to write into (e.g. one channel of a stack); the
+            values are the same.
 
     Returns:
-        float32 array of the input's shape: ``clip((hu - (WL - WW/2)) / WW, 0, 1)``.
+        float32 array of the input's shape (``out`` when given): ``clip((hu - (WL - WW/2)) / WW, 0, 1)``,
+        computed in float32 as ``(float32(hu) - float32(WL - WW/2)) * float32(1 / WW)``.
     """
     if not width > 0:
         raise ValueError(f"window width must be > 0, got {width}")
     x = np.asarray(hu, dtype=np.float32)
-    out = (x - np.float32(level - width / 2)) * np.float32(1.0 / width)
+    out = np.subtract(x, np.float32(level - width / 2), out=out)
+    np.multiply(out, np.float32(1.0 / width), out=out)
     return np.clip(out, 0.0, 1.0, out=out)
 
 

@@ -13,6 +13,7 @@ from ml.augment import (
     noise_variant,
     rotate,
     sample_params,
+    sampling_grid,
     scale,
     translate,
 )
@@ -101,3 +102,15 @@ def test_noise_variant_standard_scanner_or_median() -> None:
     assert np.array_equal(noise_variant(hu, None, use_denoised=True), denoise(hu))
     assert np.array_equal(denoise(hu)[:, 1:-1, 1:-1], median[:, 1:-1, 1:-1])
     assert np.array_equal(denoise(hu[0]), denoise(hu)[0])
+
+
+@pytest.mark.parametrize("shape", [(224, 224), (299, 299), (37, 50), (1, 5)])
+def test_sampling_grid_equals_torch_affine_grid(shape: tuple[int, int]) -> None:
+    h, w = shape
+    rng = np.random.default_rng(sum(shape))
+    for _ in range(10):
+        theta = torch.as_tensor(rng.uniform(-1.2, 1.2, (2, 3)), dtype=torch.float32)
+        reference = torch.nn.functional.affine_grid(theta[None], [1, 3, h, w], align_corners=False)
+        ours = sampling_grid(theta, h, w)
+        assert ours.shape == reference.shape
+        torch.testing.assert_close(ours, reference, rtol=0, atol=1e-6)

@@ -5,7 +5,18 @@ import pytest
 import torch
 
 from ml.interpolation import interpolated_batch
-from ml.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize, prepare_volume, resize, window_channels
+from ml.preprocess import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    normalize,
+    prepare_volume,
+    resize,
+    window_channels,
+    window_channels_torch,
+    window_float_torch,
+    windowing_names,
+)
+from ml.windowing import RGB_PRESETS, WINDOWS, window_float
 
 
 def test_paper_preset_channels_are_tissue_brain_blood():
@@ -40,3 +51,54 @@ def test_interpolating_after_preprocessing_equals_interpolating_the_windowed_ima
     windowed = torch.from_numpy(window_channels(hu, "paper"))
     before, _ = interpolated_batch(windowed, 3)
     np.testing.assert_allclose(after.numpy(), normalize(resize(before, 16)).numpy(), atol=1e-5)
+
+
+def _hu_with_extremes(rng: np.random.Generator) -> np.ndarray:
+    hu = rng.integers(-32768, 32768, (3, 16, 16)).astype(np.int16)
+    hu[0, 0, :8] = [-32768, 32767, -1000, 0, 40, 39, 41, -1]
+    hu[1] = rng.integers(-200, 300, (16, 16))  # around the windows, where the values vary
+    return hu
+
+
+@pytest.mark.parametrize("name", sorted(WINDOWS))
+def test_torch_window_equals_numpy_on_int16_hu_with_extremes(name):
+    w = WINDOWS[name]
+    hu = _hu_with_extremes(np.random.default_rng(2))
+    ours = window_float_torch(torch.from_numpy(hu), w.level, w.width)
+    assert ours.dtype == torch.float32
+    np.testing.assert_allclose(ours.numpy(), window_float(hu, w.level, w.width), rtol=0, atol=1e-6)
+
+
+def test_torch_window_equals_numpy_on_float_hu_and_refuses_a_bad_width():
+    hu = np.random.default_rng(3).normal(40, 400, (2, 8, 8))
+    for w in WINDOWS.values():
+        ours = window_float_torch(torch.from_numpy(hu), w.level, w.width).numpy()
+        np.testing.assert_allclose(ours, window_float(hu, w.level, w.width), rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="width"):
+        window_float_torch(torch.zeros(1), 40, 0)
+
+
+@pytest.mark.parametrize("windowing", windowing_names())
+def test_torch_window_channels_equal_numpy_for_every_preset(windowing):
+    hu = _hu_with_extremes(np.random.default_rng(4))
+    ours = window_channels_torch(torch.from_numpy(hu), windowing)
+    assert ours.shape == (3, 3, 16, 16)
+    np.testing.assert_allclose(ours.numpy(), window_channels(hu, windowing), rtol=0, atol=1e-6)
+
+
+def test_the_device_path_of_prepare_volume_gives_the_cpu_input():
+    # On CUDA prepare_volume windows the int16 HU with window_channels_torch, then resizes and normalises;
+    # the same steps on the CPU give what the numpy path gives.
+    hu = _hu_with_extremes(np.random.default_rng(5))
+    device_path = normalize(resize(window_channels_torch(torch.from_numpy(hu), "paper"), 8))
+    np.testing.assert_allclose(device_path.numpy(), prepare_volume(hu, "paper", 8).numpy(), atol=1e-6)
+
+
+def test_window_channels_writes_each_window_as_window_float_does():
+    hu = _hu_with_extremes(np.random.default_rng(6))
+    for preset, windows in RGB_PRESETS.items():
+        expected = np.stack([window_float(hu, w.level, w.width) for w in windows], axis=1)
+        assert np.array_equal(window_channels(hu, preset), expected)
+    out = np.empty(hu.shape, np.float32)
+    assert window_float(hu, 40, 80, out=out) is out
+    assert np.array_equal(out, window_float(hu, 40, 80))

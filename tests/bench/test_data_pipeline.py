@@ -1,0 +1,32 @@
+"""``bench/data_pipeline.py --quick`` runs to the end and prints its figures for both input sizes."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_data_pipeline_quick_prints_rates_workers_and_where_the_time_goes():
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "data_pipeline.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for size in (224, 299):
+        assert f"{size} px" in done.stdout
+    assert len(re.findall(r"num_workers=0\): +\d+\.\d images/s", done.stdout)) == 2
+    assert len(re.findall(r"workers for 3,000 images/s: \d+ +\((PASS|MISS)", done.stdout)) == 2
+    for stage in ("read", "window", "interpolate", "resize+normalise", "augment"):
+        assert f"{stage} " in done.stdout
