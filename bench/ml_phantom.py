@@ -1,37 +1,40 @@
 """The M1 -> M4 ablation of paper A (Fig. 3) on phantom CT: train ``lite`` per step, test each bundle.
 
-    .venv/bin/python bench/ml_phantom.py [--train 120] [--val 40] [--test 40] [--size 128]
+    .venv/bin/python bench/ml_phantom.py [--train 600] [--val 50] [--test 50] [--size 256]
         [--slices-min 24] [--slices-max 28] [--seed 0] [--steps M1,M2,M3,M4] [--epochs N]
-        [--max-steps-per-epoch N] [--threads 1] [--out DIR] [--budget-minutes 10] [--quiet]
-        [--no-explain] [--loc-slices 100] [--quick]
+        [--max-steps-per-epoch N] [--jobs 2] [--gen-workers 2] [--threads 1] [--bootstrap 2000]
+        [--out DIR] [--budget-minutes 15] [--quiet] [--no-explain] [--loc-slices 100] [--quick]
 
-1. **Data.** ``train + val + test`` phantom cases (``ml.phantom.generate_dataset``, tqdm) are written to
-   ``OUT/phantom/<options>/`` once; a rerun with the same options reuses them (and the HU ``.npy`` cache of
-   ``ml.data.load_phantom_dataset`` in ``OUT/hu-cache/<options>/``). The cases are split at patient level
-   (every phantom case has its own patient) into exactly ``--train/--val/--test`` patients, ICH-positive
-   and negative patients allotted to each set in proportion (largest remainder).
+1. **Data.** ``train + val + test`` phantom cases at ``--size`` px (``ml.phantom.generate_dataset``,
+   ``--gen-workers`` processes) are written to ``OUT/phantom/<options>/`` once; a rerun with the same options
+   reuses them (and the HU ``.npy`` cache of ``ml.data.load_phantom_dataset`` in ``OUT/hu-cache/<options>/``).
+   The cases are split at patient level (every phantom case has its own patient) into exactly
+   ``--train/--val/--test`` patients, ICH-positive and negative patients allotted to each set in proportion.
 2. **Training.** For each step of ``--steps``: ``ml.train.train`` with ``RECIPES["lite"]`` at that step
-   (``dataclasses.replace``; ``--epochs`` and ``--max-steps-per-epoch`` override the recipe's caps), from
-   scratch, into ``OUT/runs/<options>/<step>/``. Its validation mAP (slice level, the ensemble with the
-   bundle's M4 inference; docs/science.md, "Training and model selection") is reported.
-3. **Test.** The bundle (``ml.bundle.load_bundle``) predicts every test case with ``ml.infer.predict_bundle``:
-   slice-level mAP (``ml.stats.mean_average_precision``, over the net's outputs and over the five subtypes),
-   case-level AUC (``ml.stats.roc_auc``, case = max over slices) for ANY and each subtype ("n/a" where the
-   test set has no positive or no negative case of a label), and sensitivity / specificity of ANY at the
-   bundle's validation operating point (case-level validation sensitivity >= 0.95).
+   (``--epochs`` and ``--max-steps-per-epoch`` override its caps), from scratch, into
+   ``OUT/runs/<options>/<step>/``; ``--jobs`` steps train at once, each in its own process with
+   ``--threads`` torch threads (two one-thread processes do ~1.5x the work of one two-thread process on
+   2 cores). Every step gets the same number of optimisation steps, so the ablation compares recipes, not
+   budgets.
+3. **Test.** Each bundle predicts every test case (``ml.infer.predict_bundle``): slice-level mAP (over the
+   net's outputs and over the five subtypes), case-level AUC (case = max over slices) for ANY and each
+   subtype, sensitivity / specificity of ANY at the bundle's validation operating point. **Intervals:**
+   ``--bootstrap`` case resamples, the same for every step (paired), give 95 % percentile intervals of the
+   ANY AUC, of the mean subtype AUC and of each step's difference to the previous one.
+4. **Learning curve**: validation mAP and case AUC of ANY after each epoch, against training minutes.
+5. **Lewicki's Table III** on the last step's bundle: at p >= 0.5 per slice, recall and precision of the
+   learned ANY output against the OR of the five subtype outputs, their AUCs, and the per-slice exact-match
+   accuracy (all six labels right).
+6. **Explainability** (skip with ``--no-explain``), on the last step's bundle: the localisation check of
+   paper A -- the eq. 5 map of ANY (``ml.explain.explain_case``) on up to ``--loc-slices`` positive test
+   slices with ground-truth bleeding points, the share of points inside the 20 % segmentation (overall, on
+   slices with 1-2 and >= 3 points; paper 78.1, 91.1 and 75.5 %) and the mean segmentation area as % of the
+   head (paper 8.9 +/- 2.1 %); then the atlas over the training slices: entries per label, build time.
+7. **Targets**: each figure against its target, PASS or MISS with the gap.
 
 M1 has five outputs and no ANY output: its ANY score is the maximum of the five subtype probabilities, and its
-ANY operating point is chosen the bundle's way (``ml.stats.thresholds_for_sensitivity`` at the recipe's
-target) on that score over the validation cases. The printed table (Fig. 3 style: rows M1..M4) is also
-written to ``OUT/ml_phantom-<options>.json``. ``--budget-minutes`` only guides: the projected total is
-printed after each step, with a hint when it overshoots. ``ml`` only; Django is never imported.
-
-4. **Explainability** (skip with ``--no-explain``), on the last step's bundle (M4 by default):
-   the localisation check of paper A: the eq. 5 map of ANY (``ml.explain.explain_case``) on up to
-   ``--loc-slices`` positive test slices with ground-truth bleeding points (``ground_truth.json``), the
-   share of points inside the 20 % segmentation, overall and on slices with 1-2 vs >= 3 points (paper: 78.1,
-   91.1 and 75.5 %), and the mean segmentation area as % of the head (paper 8.9 +/- 2.1 %); then the atlas
-   (``ml.explain.build_bundle_atlas``) over the training slices: entries per label and build time.
+ANY operating point is chosen the bundle's way on that score over the validation cases. The printed tables
+are also written to ``OUT/ml_phantom-<options>.json``. ``ml`` only; Django is never imported.
 
 ``--quick`` gives the smallest run (a smoke test of the whole script, seconds on 2 cores); flags given
 explicitly still win.
@@ -74,6 +77,17 @@ from ml.phantom import (  # noqa: E402
 from ml.recipes import RECIPES, STEPS, Recipe  # noqa: E402
 from ml.stats import mean_average_precision, roc_auc, thresholds_for_sensitivity  # noqa: E402
 from ml.train import train  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from phantom_report import (  # noqa: E402
+    ablation_intervals,
+    case_scores,
+    check_targets,
+    format_intervals,
+    format_learning_curve,
+    format_table_iii,
+    table_iii,
+)
 
 DEFAULT_OUT = Path(tempfile.gettempdir()) / "ichweb-ml-phantom"
 ANY_INDEX = LABELS.index(ANY)
@@ -125,7 +139,7 @@ def phantom_dataset(args: argparse.Namespace) -> tuple[Path, bool]:
         ):
             return folder, True
         (folder / "manifest.json").unlink()
-    generate_dataset(config, folder, n_cases, progress=not args.quiet)
+    generate_dataset(config, folder, n_cases, progress=not args.quiet, workers=args.gen_workers)
     return folder, False
 
 
@@ -255,6 +269,9 @@ def evaluate(
         threshold = _nan_to_none(float(t))
         threshold_source = "validation, max of subtypes"
     y_any = case_y[:, ANY_INDEX].astype(bool)
+    out["scores"] = case_scores(case_p, order)
+    out["case_y"] = case_y.tolist()
+    out["table_iii"] = table_iii(sy, sp, order) if ANY in order else None
     sens = spec = None
     if threshold is not None:
         called = any_score >= threshold
@@ -378,10 +395,10 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--train", type=int, default=120, help="training cases (patients), default 120")
-    p.add_argument("--val", type=int, default=40, help="validation cases, default 40")
-    p.add_argument("--test", type=int, default=40, help="test cases, default 40")
-    p.add_argument("--size", type=int, default=128, help="phantom image side in pixels (default 128)")
+    p.add_argument("--train", type=int, default=600, help="training cases (patients), default 600")
+    p.add_argument("--val", type=int, default=50, help="validation cases, default 50")
+    p.add_argument("--test", type=int, default=50, help="test cases, default 50")
+    p.add_argument("--size", type=int, default=256, help="phantom image side in pixels (default 256)")
     p.add_argument(
         "--input-size", type=int, default=None, help="network input side (default: the lite recipe's, 128)"
     )
@@ -389,13 +406,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--slices-max", type=int, default=28, help="most slices per case (default 28)")
     p.add_argument("--seed", type=int, default=0, help="phantom, split and training seed (default 0)")
     p.add_argument("--steps", default="M1,M2,M3,M4", help="ablation steps, comma-separated (default all)")
-    p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: lite's, 6)")
-    p.add_argument(
-        "--max-steps-per-epoch", type=int, default=None, help="steps per epoch cap (default: lite's, 100)"
-    )
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1, fastest on 2 cores)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: lite's)")
+    p.add_argument("--max-steps-per-epoch", type=int, default=None, help="steps per epoch (default: lite's)")
+    p.add_argument("--jobs", type=int, default=2, help="steps trained at once, one process each (default 2)")
+    p.add_argument("--gen-workers", type=int, default=2, help="processes writing phantoms (default 2)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads per process (default 1)")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (default 2000)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"work folder (default {DEFAULT_OUT})")
-    p.add_argument("--budget-minutes", type=float, default=10.0, help="time budget to compare with (guide)")
+    p.add_argument("--budget-minutes", type=float, default=15.0, help="time budget to compare with")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--no-explain", action="store_true", help="skip the localisation check and the atlas")
     p.add_argument(
@@ -418,7 +436,112 @@ QUICK: dict[str, Any] = {
     "epochs": 1,
     "max_steps_per_epoch": 3,
     "loc_slices": 20,
+    "jobs": 1,
+    "gen_workers": 1,
+    "bootstrap": 200,
 }
+
+
+def _load_split(args: argparse.Namespace, folder: Path) -> tuple[list[CaseData], ...]:
+    cases = load_phantom_dataset(folder, cache_dir=args.out / "hu-cache" / options_tag(args))
+    return split_by_counts(cases, args.train, args.val, args.test, args.seed)
+
+
+def run_step(args: argparse.Namespace, folder: Path, step: str, bars: bool) -> dict[str, Any]:
+    """Train one step and test its bundle (module doc 2-3); runs in a worker process with ``--jobs``."""
+    logging.basicConfig(level=logging.INFO, format=f"%(levelname)s {step} %(name)s: %(message)s", force=True)
+    logging.getLogger("ml.data").setLevel(logging.WARNING)
+    torch.set_num_threads(max(1, args.threads))
+    train_cases, val_cases, test_cases = _load_split(args, folder)
+    recipe = step_recipe(args, step)
+    progress = ProgressBars(enabled=bars)
+    t_train = time.perf_counter()
+    try:
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        with logging_redirect_tqdm():
+            result = train(
+                recipe,
+                train_cases,
+                val_cases,
+                args.out / "runs" / options_tag(args) / step,
+                device="cpu",
+                progress=progress,
+                resume=False,
+            )
+    finally:
+        progress.close()
+    train_s = time.perf_counter() - t_train
+    t_test = time.perf_counter()
+    metrics = evaluate(result.bundle_dir, recipe, val_cases, test_cases)
+    per_arch = result.metrics["per_arch"][recipe.archs[0]]
+    return {
+        "step": step,
+        "val_map": result.metrics["val_map"],
+        **metrics,
+        "train_min": train_s / 60,
+        "test_min": (time.perf_counter() - t_test) / 60,
+        "epochs": per_arch["epochs"],
+        "best_epoch": per_arch["best_epoch"],
+        "history": result.history,
+        "bundle": str(result.bundle_dir),
+    }
+
+
+def run_steps(args: argparse.Namespace, folder: Path, steps: Sequence[str]) -> list[dict[str, Any]]:
+    """Every step, ``--jobs`` at a time (spawned processes: a forked OpenMP runtime can hang)."""
+    if args.jobs <= 1 or len(steps) == 1:
+        return [run_step(args, folder, step, bars=not args.quiet) for step in steps]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(min(args.jobs, len(steps)), mp_context=context) as pool:
+        futures = [pool.submit(run_step, args, folder, step, False) for step in steps]
+        return [f.result() for f in futures]
+
+
+def _step_line(row: dict[str, Any]) -> str:
+    return (
+        f"{row['step']}: val mAP {_cell(row['val_map'], '')}, test mAP {_cell(row['test_map'], '')}, "
+        f"test AUC ANY {_cell(row[f'auc_{ANY}'], '')}; {row['epochs']} epochs (best {row['best_epoch']}); "
+        f"train {row['train_min']:.1f} min, test {row['test_min'] * 60:.0f} s"
+    )
+
+
+def _explain(args: argparse.Namespace, folder: Path, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if args.no_explain:
+        return None
+    last = rows[-1]
+    bundle = load_bundle(last["bundle"])
+    if ANY not in bundle.label_order:
+        print(f"\nexplainability skipped: the {last['step']} bundle has no ANY output")
+        return None
+    train_cases, _, test_cases = _load_split(args, folder)
+    return {
+        "step": last["step"],
+        "localisation": localisation_check(bundle, folder, test_cases, args.loc_slices),
+        "atlas": atlas_summary(bundle, train_cases, args.quiet),
+    }
+
+
+def _target_figures(
+    rows: list[dict[str, Any]],
+    intervals: list[dict[str, Any]],
+    explain: dict[str, Any] | None,
+    total_s: float,
+) -> dict[str, float | None]:
+    last, interval = rows[-1], intervals[-1]
+    loc = explain["localisation"] if explain else None
+    return {
+        "auc_any": interval["auc_any"]["value"],
+        "auc_subtypes": interval["auc_subtypes"]["value"],
+        "val_map": last["val_map"],
+        "points_inside": loc["overlap"]["overall"]["percent"] if loc else None,
+        "area": loc["area_percent_mean"] if loc else None,
+        "minutes": total_s / 60,
+        "test_cases": float(len(last["case_y"])),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -430,106 +553,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [s for s in steps if s not in STEPS]
     if unknown or not steps:
         parser.error(f"unknown steps {unknown}; valid: {', '.join(STEPS)}")
-    if min(args.train, args.val) < 1 or args.test < 2:
-        parser.error("need --train >= 1, --val >= 1 and --test >= 2")
+    if min(args.train, args.val) < 1 or args.test < 2 or args.jobs < 1 or args.bootstrap < 1:
+        parser.error("need --train >= 1, --val >= 1, --test >= 2, --jobs >= 1 and --bootstrap >= 1")
     if args.input_size is None:
         args.input_size = RECIPES["lite"].input_size
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("ml.data").setLevel(logging.WARNING)
     torch.set_num_threads(max(1, args.threads))
     started = time.perf_counter()
-    budget_s = args.budget_minutes * 60
-
+    recipe = step_recipe(args, steps[-1])
     print(
-        f"ICHweb phantom ablation: lite recipe, steps {', '.join(steps)}; torch {torch.__version__} on CPU, "
-        f"{torch.get_num_threads()} thread(s); budget {args.budget_minutes:g} min"
+        f"ICHweb phantom ablation: lite recipe ({recipe.max_epochs} epochs x {recipe.max_steps_per_epoch} "
+        f"steps of {recipe.batch_size}), steps {', '.join(steps)}; torch {torch.__version__} on CPU, "
+        f"{args.jobs} job(s) x {args.threads} thread(s); budget {args.budget_minutes:g} min"
     )
     t0 = time.perf_counter()
     folder, reused = phantom_dataset(args)
-    cases = load_phantom_dataset(folder, cache_dir=args.out / "hu-cache" / options_tag(args))
+    train_cases, val_cases, test_cases = _load_split(args, folder)
     data_s = time.perf_counter() - t0
     print(
         f"phantoms: {folder} ({'reused' if reused else 'generated'}; {args.size} px, "
         f"{args.slices_min}-{args.slices_max} slices; {data_s:.0f} s)"
     )
-    train_cases, val_cases, test_cases = split_by_counts(cases, args.train, args.val, args.test, args.seed)
     for name, subset in (("train", train_cases), ("val", val_cases), ("test", test_cases)):
         print(f"  {name:<5}: {describe(subset)}")
-
-    rows: list[dict[str, Any]] = []
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
-    for i, step in enumerate(steps):
-        recipe = step_recipe(args, step)
-        run_dir = args.out / "runs" / options_tag(args) / step
-        switches = [f.name for f in dataclasses.fields(recipe.step) if getattr(recipe.step, f.name) is True]
+    for step in steps:
+        r = step_recipe(args, step)
+        switches = [f.name for f in dataclasses.fields(r.step) if getattr(r.step, f.name) is True]
         print(
-            f"\n== {step}: {', '.join(switches) or 'baseline'}"
-            f" | {recipe.n_outputs} outputs, loss {recipe.loss_kind()}, "
-            f"window {recipe.windowing_for_step()}, "
-            f"{recipe.max_epochs} epochs x <= {recipe.max_steps_per_epoch} steps of {recipe.batch_size}",
-            flush=True,
+            f"  {step}: {', '.join(switches) or 'baseline'} | {r.n_outputs} outputs, loss {r.loss_kind()}, "
+            f"window {r.windowing_for_step()}"
         )
-        bars = ProgressBars(enabled=not args.quiet)
-        t_train = time.perf_counter()
-        try:
-            with logging_redirect_tqdm():
-                result = train(
-                    recipe, train_cases, val_cases, run_dir, device="cpu", progress=bars, resume=False
-                )
-        finally:
-            bars.close()
-        train_s = time.perf_counter() - t_train
-        t_test = time.perf_counter()
-        metrics = evaluate(result.bundle_dir, recipe, val_cases, test_cases)
-        test_s = time.perf_counter() - t_test
-        per_arch = result.metrics["per_arch"]["tiny"]
-        row = {
-            "step": step,
-            "val_map": result.metrics["val_map"],
-            **metrics,
-            "train_min": train_s / 60,
-            "test_min": test_s / 60,
-            "epochs": per_arch["epochs"],
-            "best_epoch": per_arch["best_epoch"],
-            "bundle": str(result.bundle_dir),
-        }
-        rows.append(row)
-        print(
-            f"{step}: val mAP {_cell(row['val_map'], '')}, test mAP {_cell(row['test_map'], '')}, "
-            f"test AUC ANY {_cell(row[f'auc_{ANY}'], '')}; {per_arch['epochs']} epochs "
-            f"(best {per_arch['best_epoch']}); train {train_s / 60:.1f} min, test {test_s:.0f} s",
-            flush=True,
-        )
-        elapsed = time.perf_counter() - started
-        done = i + 1
-        projected = elapsed + (elapsed - data_s) / done * (len(steps) - done)
-        if done < len(steps):
-            hint = ""
-            if projected > budget_s:
-                hint = " (over budget: lower --max-steps-per-epoch, --epochs, --train or --size)"
-            print(
-                f"elapsed {elapsed / 60:.1f} min; projected total {projected / 60:.1f} min "
-                f"vs budget {args.budget_minutes:g} min{hint}"
-            )
-
-    explain_doc: dict[str, Any] | None = None
-    if not args.no_explain:
-        last = rows[-1]
-        bundle = load_bundle(last["bundle"])
-        if ANY not in bundle.label_order:
-            print(f"\nexplainability skipped: the {last['step']} bundle has no ANY output")
-        else:
-            explain_doc = {
-                "step": last["step"],
-                "localisation": localisation_check(bundle, folder, test_cases, args.loc_slices),
-                "atlas": atlas_summary(bundle, train_cases, args.quiet),
-            }
-
+    print(flush=True)
+    rows = run_steps(args, folder, steps)
+    for row in rows:
+        print(_step_line(row))
+    explain_doc = _explain(args, folder, rows)
+    case_y = np.asarray(rows[-1]["case_y"], dtype=np.int64)
+    intervals = ablation_intervals(case_y, rows, args.bootstrap, args.seed)
     total_s = time.perf_counter() - started
+
     print(f"\nFig. 3-style ablation on phantoms ({len(test_cases)} test cases; AUCs at case level):")
     print(format_table(rows))
-    test_y = np.stack([c.labels.max(axis=0) for c in test_cases]).astype(bool)
+    test_y = case_y.astype(bool)
     pos_neg = ", ".join(
         f"{label} {int(test_y[:, i].sum())}/{int((~test_y[:, i]).sum())}" for i, label in enumerate(LABELS)
     )
@@ -544,30 +610,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         "* M1 has 5 outputs, no ANY: its ANY score is the max of the 5 subtype outputs, its val mAP is\n"
         "  over 5 outputs (M2-M4: 6, incl. ANY), and its ANY threshold is chosen the same way (validation)."
     )
+    print("\n" + format_intervals(intervals, args.bootstrap))
+    print("\n" + format_learning_curve(rows))
+    if rows[-1]["table_iii"] is not None:
+        print("\n" + format_table_iii(rows[-1]["step"], rows[-1]["table_iii"]))
+    if explain_doc is not None:
+        print("\n" + format_explain(explain_doc["step"], explain_doc))
+    targets, _ = check_targets(_target_figures(rows, intervals, explain_doc, total_s))
+    print(f"\n{targets}  [last step: {rows[-1]['step']}]")
     doc = {
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "recipe": "lite",
-        "split": {
-            "train": len(train_cases),
-            "val": len(val_cases),
-            "test": len(test_cases),
-            "test_positive_cases": {
-                label: int(sum(c.labels[:, i].any() for c in test_cases)) for i, label in enumerate(LABELS)
-            },
-        },
+        "recipe": step_recipe(args, steps[-1]).to_dict(),
+        "split": {"train": len(train_cases), "val": len(val_cases), "test": len(test_cases)},
         "rows": rows,
+        "intervals": intervals,
         "data_seconds": data_s,
         "explain": explain_doc,
         "total_seconds": total_s,
     }
-    if explain_doc is not None:
-        print("\n" + format_explain(explain_doc["step"], explain_doc))
     json_path = args.out / f"ml_phantom-{options_tag(args)}.json"
-    json_path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    over = " (over budget)" if total_s > budget_s else ""
+    json_path.write_text(json.dumps(doc, indent=1, default=_jsonable) + "\n", encoding="utf-8")
+    over = " (over budget)" if total_s > args.budget_minutes * 60 else ""
     print(f"table: {json_path}")
     print(f"total wall time {total_s / 60:.1f} min (budget {args.budget_minutes:g} min){over}")
     return 0
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
 
 
 if __name__ == "__main__":

@@ -138,6 +138,11 @@ class Bundle:
         return dict(self.manifest["recipe"])
 
     @property
+    def crop_to_head(self) -> bool:
+        """The nets were trained on cases cut to the head box (``ml.crop``); False for older bundles."""
+        return bool(self.manifest["recipe"].get("crop_to_head", False))
+
+    @property
     def pretrained(self) -> dict[str, dict[str, Any] | None]:
         """Arch -> its ImageNet start record, or None (random start); {} for bundles that predate it."""
         return dict(self.manifest.get("pretrained", {}))

@@ -40,6 +40,7 @@ from numpy.typing import NDArray
 
 from ml.atlas import PATCH_PIXELS, TOP_FRACTION, TOP_M, Atlas, build_atlas
 from ml.cam import TARGET_LAYERS, area_percent, class_maps, head_mask, normalise, segment, upsample
+from ml.crop import crop_volume, head_box, paste_map
 from ml.labels import LABELS
 from ml.preprocess import prepare_volume
 from ml.retrieval import Candidate, RankedEntry, questionnaire_candidates, rank_entries
@@ -243,7 +244,8 @@ def explain_case(
     dev = next(model.parameters()).device
     size, target = int(bundle.input_size[arch]), TARGET_LAYERS[arch]
     shape = (int(hu.shape[1]), int(hu.shape[2]))
-    volume = prepare_volume(hu[chosen], bundle.windowing, size, dev) if chosen else None
+    box = head_box(hu) if bundle.crop_to_head else None
+    volume = prepare_volume(crop_volume(hu[chosen], box), bundle.windowing, size, dev) if chosen else None
     heads = {s: head_mask(hu[s]) for s in chosen}
     items: dict[tuple[int, str], SliceExplanation] = {}
     for label in wanted:
@@ -255,7 +257,7 @@ def explain_case(
             assert maps.cam is not None
             for j, s in enumerate(chosen[start : start + batch_size]):
                 native = maps.cam[j]
-                unit = normalise(upsample(native, shape))
+                unit = normalise(paste_map(upsample(native, box.shape if box else shape), box, shape))
                 seg = segment(unit)
                 basis: tuple[RankedEntry, ...] = ()
                 candidates: tuple[Candidate, ...] = ()
@@ -326,6 +328,8 @@ def build_bundle_atlas(
     def batches() -> Iterator[tuple[torch.Tensor, NDArray[np.bool_], list[tuple[str, int]]]]:
         for case in cases:
             volume = case.volume()
+            if bundle.crop_to_head:
+                volume = crop_volume(volume, head_box(volume))
             for start in range(0, case.n_slices, batch_size):
                 stop = min(start + batch_size, case.n_slices)
                 images = prepare_volume(np.asarray(volume[start:stop]), bundle.windowing, size, dev)

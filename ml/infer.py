@@ -36,6 +36,7 @@ import torch
 from numpy.typing import ArrayLike, NDArray
 from torch import nn
 
+from ml.crop import crop_volume, head_box
 from ml.ensemble import average, case_probabilities, vote_fraction, weighted_average
 from ml.interpolation import combine_slices, interpolated_batch
 from ml.preprocess import prepare_volume
@@ -181,6 +182,7 @@ def predict_case(
     ensemble: EnsembleRule = "average",
     ensemble_weights: Mapping[str, ArrayLike] | None = None,
     vote_thresholds: float | ArrayLike | Mapping[str, ArrayLike] = 0.5,
+    crop_to_head: bool = False,
 ) -> CasePrediction:
     """Slice and case probabilities of one case by an ensemble of nets (M4 interpolation and the ensemble).
 
@@ -197,6 +199,7 @@ def predict_case(
         ensemble: ``"average"`` (the paper's choice), ``"weighted"`` (``ensemble_weights``: arch -> weight
             or per-class weights) or ``"vote"`` (fraction of nets with ``p >= vote_thresholds``: a scalar,
             ``(C,)``, or arch -> ``(C,)``; >= 0.5 is the majority).
+        crop_to_head: cut the case to its head box (``ml.crop.head_box``) first, as the nets were trained.
 
     Returns:
         A ``CasePrediction``; ``slices`` and ``case`` follow the nets' output (label) order.
@@ -216,7 +219,8 @@ def predict_case(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     started = time.perf_counter()
-    volumes = {size: _prepare(hu, windowing, size, dev) for size in {int(input_size[a]) for a in models}}
+    net_hu = crop_volume(hu, head_box(hu)) if crop_to_head else hu
+    volumes = {size: _prepare(net_hu, windowing, size, dev) for size in {int(input_size[a]) for a in models}}
     _sync(dev)
     timings = {"preprocess": time.perf_counter() - started}
     per_net: dict[str, NDArray[np.float64]] = {}
@@ -270,6 +274,7 @@ def predict_bundle(
         windowing=bundle.windowing,
         device=device,
         batch_size=batch_size,
+        crop_to_head=bundle.crop_to_head,
     )
     thresholds = bundle.thresholds
     return BundlePrediction(

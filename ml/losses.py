@@ -28,6 +28,7 @@ __all__ = [
     "bce_loss",
     "class_weighted_bce_loss",
     "class_weights_from_counts",
+    "class_weights_from_rates",
     "lewicki_class_weights",
     "weighted_bce_loss",
 ]
@@ -108,6 +109,22 @@ def _names(n_classes: int) -> Sequence[str]:
     return [f"class {i}" for i in range(n_classes)]
 
 
+def class_weights_from_rates(rates: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Eq. 3 from positive rates ``r = |P| / (|P| + |N|)``: ``a_P = 1 / (2 r)``, ``a_N = 1 / (2 (1 - r))``.
+
+    The rate may be that of the training slices (``class_weights_from_counts``) or the expected rate of a
+    balanced sampler (``ml.slices.SliceBatchSampler.label_rates``): either way positives and negatives
+    weigh the same in the loss the net sees.
+
+    Raises:
+        ValueError: a rate outside (0, 1).
+    """
+    r = np.asarray(rates, dtype=np.float64)
+    if r.ndim != 1 or not ((r > 0) & (r < 1)).all():
+        raise ValueError(f"rates must be a vector of values in (0, 1), got {r.tolist()}")
+    return 1.0 / (2.0 * r), 1.0 / (2.0 * (1.0 - r))
+
+
 def class_weights_from_counts(
     labels: ArrayLike, names: Sequence[str] | None = None
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -144,8 +161,7 @@ def class_weights_from_counts(
                 f"class {name} has no {kind} training slice "
                 f"(|P|={positives[c]:.0f}, |N|={negatives[c]:.0f}): its weight would be infinite"
             )
-    total = positives + negatives
-    return total / (2 * positives), total / (2 * negatives)
+    return class_weights_from_rates(positives / (positives + negatives))
 
 
 def lewicki_class_weights() -> NDArray[np.float64]:

@@ -17,6 +17,12 @@ slices' second interpolation ``b2``. This is "b drawn uniformly from (0.5, 1.0) 
 The sampler also gives each image its own augmentation seed, so an epoch's images depend only on
 ``(seed, epoch)``: whatever the number of DataLoader workers, and after a resume.
 
+**Balanced batches** (``positive_fraction``, the ``balanced`` sampling of ``ml.recipes.Recipe``): instead of
+a shuffle, each batch takes ``round(positive_fraction x batch_size)`` items whose own slice is positive for
+a subtype, the subtype drawn uniformly among those the training set has (so a rare EDH is shown as often
+as a common SDH), and fills the rest with items drawn uniformly from all; both with replacement.
+``label_rates`` gives the share of positives per label the net is then shown (for eq. 3).
+
 Example::
 
     >>> data = SliceDataset(cases, STEPS["M4"], windowing="paper", size=128, train=True)
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,12 +42,17 @@ from numpy.typing import NDArray
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ml.augment import air_value, apply_geometric, noise_variant, sample_params
+from ml.crop import crop_volume, head_box
 from ml.data import CaseData
 from ml.interpolation import interpolate_training_volume, sample_betas, training_pairs
-from ml.preprocess import normalize, resize, window_channels
+from ml.labels import SUBTYPES
+from ml.preprocess import normalize, prepare_volume, resize, window_channels
 from ml.recipes import StepConfig
 
 __all__ = ["SliceBatchSampler", "SliceDataset", "SliceKey", "make_loader"]
+
+#: Slices windowed and resized per call when a case's images are cached (keeps the float32 copies small).
+PREPARE_CHUNK = 8
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,11 @@ class SliceDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         native_size: the arch's native input side; translations are drawn in its pixels (``ml.augment``).
         train: with ``step.interpolation``, add the interpolated items; with ``step.augmentation``, augment
             images read with a seeded ``SliceKey``. False gives the original slices, unaugmented.
+        crop_to_head: cut each case to its head box (``ml.crop.head_box``) before windowing and resizing.
+        cache_images: keep each case's network-ready slices (windowed, resized, normalised; standard and
+            denoised) in memory as float16 once first read, and build interpolated items from them (the
+            steps are linear, so the images are the same up to float16 rounding). About 2.5 MB per
+            26-slice case and variant at 128 px: it halves the cost of an image on a CPU.
     """
 
     def __init__(
@@ -80,6 +97,8 @@ class SliceDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         size: int,
         native_size: int | None = None,
         train: bool = True,
+        crop_to_head: bool = False,
+        cache_images: bool = False,
     ) -> None:
         self.cases = list(cases)
         self.step = step
@@ -89,6 +108,9 @@ class SliceDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self.interpolating = train and step.interpolation
         self.augmenting = train and step.augmentation
         self.fill = air_value(windowing)
+        self.crop_to_head = crop_to_head
+        self.cache_images = cache_images
+        self._prepared: dict[tuple[int, bool], torch.Tensor] = {}
         rows = []
         for ci, case in enumerate(self.cases):
             rows += [(ci, s, -1, -1) for s in range(case.n_slices)]
@@ -104,7 +126,12 @@ class SliceDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     def _volume(self, ci: int) -> tuple[np.ndarray, np.ndarray | None]:
         if ci not in self._volumes:
             case = self.cases[ci]
-            self._volumes[ci] = (case.volume(), case.denoised_volume())
+            hu, denoised = case.volume(), case.denoised_volume()
+            if self.crop_to_head:
+                box = head_box(hu)
+                hu = crop_volume(hu, box)
+                denoised = None if denoised is None else crop_volume(denoised, box)
+            self._volumes[ci] = (hu, denoised)
         return self._volumes[ci]
 
     def __getitem__(self, key: int | SliceKey) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,26 +144,53 @@ class SliceDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             if self.augmenting and key.seed is not None
             else None
         )
-        hu, denoised = self._volume(ci)
         use_denoised = params is not None and params.denoised
-        slices = noise_variant(hu[rows], None if denoised is None else denoised[rows], use_denoised)
-        x = window_channels(np.asarray(slices), self.windowing)
         y = self.cases[ci].labels[rows, : self.step.n_outputs]
+        if t >= 0 and key.betas is None:
+            raise ValueError("an interpolated item needs the batch's b: read it through SliceBatchSampler")
+        if self.cache_images:
+            x: Any = self._case_images(ci, use_denoised)[rows].float()
+        else:
+            hu, denoised = self._volume(ci)
+            slices = noise_variant(hu[rows], None if denoised is None else denoised[rows], use_denoised)
+            x = window_channels(np.asarray(slices), self.windowing)
         if t >= 0:
-            if key.betas is None:
-                raise ValueError(
-                    "an interpolated item needs the batch's b: read it through SliceBatchSampler"
-                )
+            assert key.betas is not None
             # The pair (x_s, x_t) as a two-slice volume: its slice 0 mixes toward t with b1 and with b2.
             images, targets = interpolate_training_volume(x, y, key.betas, slices=[0])
             x, y = images[bi : bi + 1], targets[bi : bi + 1]
-        image = normalize(resize(torch.from_numpy(np.ascontiguousarray(x)), self.size))[0]
+        if self.cache_images:
+            image = torch.as_tensor(x, dtype=torch.float32)[0]
+        else:
+            image = normalize(resize(torch.from_numpy(np.ascontiguousarray(x)), self.size))[0]
         if params is not None:
             image = apply_geometric(image, params, fill=self.fill, pixel_scale=self.pixel_scale)
         return image.contiguous(), torch.from_numpy(np.asarray(y[0], dtype=np.float32))
 
+    def _case_images(self, ci: int, denoised: bool) -> torch.Tensor:
+        """``(Z, 3, size, size)`` float16 network input of a case (its standard or denoised variant)."""
+        key = (ci, denoised)
+        if key not in self._prepared:
+            hu, scanner = self._volume(ci)
+            slices = noise_variant(np.asarray(hu), None if scanner is None else np.asarray(scanner), denoised)
+            self._prepared[key] = torch.cat(
+                [
+                    prepare_volume(slices[k : k + PREPARE_CHUNK], self.windowing, self.size).half()
+                    for k in range(0, len(slices), PREPARE_CHUNK)
+                ]
+            )
+        return self._prepared[key]
+
     def is_interpolated(self, item: int) -> bool:
         return bool(self.items[item, 2] >= 0)
+
+    def item_labels(self) -> NDArray[np.bool_]:
+        """``(K, n_outputs)``: the labels of each item's own slice (an interpolated item: of slice ``s``)."""
+        out = np.zeros((len(self.items), self.step.n_outputs), dtype=bool)
+        for ci, case in enumerate(self.cases):
+            rows = self.items[:, 0] == ci
+            out[rows] = case.labels[self.items[rows, 1], : self.step.n_outputs] > 0
+        return out
 
 
 class SliceBatchSampler(Sampler[list[SliceKey]]):
@@ -151,6 +205,8 @@ class SliceBatchSampler(Sampler[list[SliceKey]]):
         shuffle: shuffle the items each epoch (training) or keep their order (validation).
         max_batches: stop the epoch after this many batches (None = all).
         drop_last: drop a last, smaller batch.
+        positive_fraction: balanced batches (module doc) with this share of subtype-positive items;
+            None = the shuffle.
     """
 
     def __init__(
@@ -162,7 +218,10 @@ class SliceBatchSampler(Sampler[list[SliceKey]]):
         shuffle: bool = True,
         max_batches: int | None = None,
         drop_last: bool = False,
+        positive_fraction: float | None = None,
     ) -> None:
+        if positive_fraction is not None and not 0 < positive_fraction <= 1:
+            raise ValueError(f"positive_fraction must be in (0, 1], got {positive_fraction}")
         self.dataset = dataset
         self.batch_size = batch_size
         self.seed = seed
@@ -170,6 +229,12 @@ class SliceBatchSampler(Sampler[list[SliceKey]]):
         self.max_batches = max_batches
         self.drop_last = drop_last
         self.epoch = 0
+        self.positive_fraction = positive_fraction
+        self._pools: list[NDArray[np.int64]] = []
+        if positive_fraction is not None:
+            labels = dataset.item_labels()
+            pools = [np.flatnonzero(labels[:, c]) for c in range(min(len(SUBTYPES), labels.shape[1]))]
+            self._pools = [pool for pool in pools if len(pool)]
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -179,12 +244,42 @@ class SliceBatchSampler(Sampler[list[SliceKey]]):
         batches = n // self.batch_size if self.drop_last else -(-n // self.batch_size)
         return batches if self.max_batches is None else min(batches, self.max_batches)
 
+    @property
+    def n_positive(self) -> int:
+        """Subtype-positive items per balanced batch (0 for the shuffle or without positive items)."""
+        if self.positive_fraction is None or not self._pools:
+            return 0
+        return min(self.batch_size, round(self.positive_fraction * self.batch_size))
+
+    def label_rates(self) -> NDArray[np.float64]:
+        """Expected share of positive images per label in the batches (the data's own for the shuffle)."""
+        labels = self.dataset.item_labels().astype(np.float64)
+        overall = labels.mean(axis=0) if len(labels) else np.zeros(labels.shape[1])
+        if not self.n_positive:
+            return overall
+        balanced = np.mean([labels[pool].mean(axis=0) for pool in self._pools], axis=0)
+        f = self.n_positive / self.batch_size
+        return f * balanced + (1 - f) * overall
+
+    def _balanced(self, rng: np.random.Generator, size: int) -> NDArray[np.int64]:
+        n_pos = self.n_positive
+        picks = [
+            pool[rng.integers(len(pool))]
+            for pool in (self._pools[k] for k in rng.integers(len(self._pools), size=n_pos))
+        ]
+        rest = rng.integers(len(self.dataset), size=size - n_pos)
+        return np.concatenate([np.asarray(picks, dtype=np.int64), rest])
+
     def __iter__(self) -> Iterator[list[SliceKey]]:
         rng = np.random.default_rng([self.seed, self.epoch])
         n = len(self.dataset)
-        order = rng.permutation(n) if self.shuffle else np.arange(n)
+        balanced = self.positive_fraction is not None
+        order = rng.permutation(n) if self.shuffle and not balanced else np.arange(n)
         for b in range(len(self)):
-            chunk = order[b * self.batch_size : (b + 1) * self.batch_size]
+            if balanced:
+                chunk = self._balanced(rng, self.batch_size)
+            else:
+                chunk = order[b * self.batch_size : (b + 1) * self.batch_size]
             betas = sample_betas(rng) if self.dataset.interpolating else None
             seeds = rng.integers(1, 2**63 - 1, size=len(chunk)) if self.dataset.augmenting else None
             yield [

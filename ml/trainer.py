@@ -27,16 +27,24 @@ from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch import nn
 
 from ml.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from ml.data import CaseData, slice_labels
 from ml.device import default_device
-from ml.losses import bce_loss, class_weights_from_counts, lewicki_class_weights, weighted_bce_loss
+from ml.labels import ANY
+from ml.losses import (
+    bce_loss,
+    class_weights_from_counts,
+    class_weights_from_rates,
+    lewicki_class_weights,
+    weighted_bce_loss,
+)
 from ml.models import INPUT_SIZE, build_architecture
 from ml.recipes import Recipe
 from ml.slices import SliceBatchSampler, SliceDataset, make_loader
-from ml.stats import mean_average_precision
+from ml.stats import mean_average_precision, roc_auc
 from ml.validation import finite_or_none
 from ml.weights import load_imagenet_weights
 
@@ -90,11 +98,18 @@ def arch_seed(seed: int, arch: str) -> int:
     return int(np.random.SeedSequence([seed, zlib.crc32(arch.encode())]).generate_state(1)[0])
 
 
-def loss_function(recipe: Recipe, train_cases: Sequence[CaseData], device: torch.device) -> LossFn:
+def loss_function(
+    recipe: Recipe,
+    train_cases: Sequence[CaseData],
+    device: torch.device,
+    rates: NDArray[np.float64] | None = None,
+) -> LossFn:
     """The recipe's loss: plain BCE (M1), eq. 2 with eq. 3 weights (M2+), or Lewicki's class weights.
 
-    Eq. 3 counts the original training slices. A class with no positive (or no negative) training slice has
-    no finite weight; it gets weight 1 with a warning, so a small demo set can still train.
+    Eq. 3 counts the original training slices, or, given ``rates`` (balanced sampling: the positive rates
+    per label the sampler shows the net), uses those. A class with no positive (or no negative) training
+    slice has no finite weight; it gets weight 1 with a warning naming it, so a small demo set can still
+    train.
     """
     n = recipe.n_outputs
     kind = recipe.loss_kind()
@@ -109,8 +124,14 @@ def loss_function(recipe: Recipe, train_cases: Sequence[CaseData], device: torch
     ok = (positives > 0) & (positives < len(y))
     if not ok.all():
         missing = [recipe.label_order[c] for c in np.flatnonzero(~ok)]
-        logger.warning("eq. 3 weights undefined for %s (no positive or no negative slice): weight 1", missing)
-    if ok.any():
+        logger.warning(
+            "eq. 3 weights undefined for %s (no positive or no negative training slice): weight 1; "
+            "the net cannot learn these outputs from this training set",
+            ", ".join(missing),
+        )
+    if ok.any() and rates is not None:
+        a_pos[ok], a_neg[ok] = class_weights_from_rates(np.asarray(rates)[ok])
+    elif ok.any():
         a_pos[ok], a_neg[ok] = class_weights_from_counts(y[:, ok].astype(np.uint8))
     p = torch.as_tensor(a_pos, dtype=torch.float32, device=device)
     q = torch.as_tensor(a_neg, dtype=torch.float32, device=device)
@@ -158,8 +179,21 @@ def plateau_scheduler(
     )
 
 
+def onecycle_scheduler(
+    optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.OneCycleLR:
+    """The ``onecycle`` schedule: warm-up to the recipe's LR over 15 % of the steps, cosine to ~0 after."""
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=recipe.base_lr,
+        total_steps=max(1, recipe.max_epochs * max(1, steps_per_epoch)),
+        pct_start=0.15,
+        cycle_momentum=False,
+    )
+
+
 def plateau_step(
-    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau | None,
+    scheduler: Any,
     val_loss: float,
     state: ArchState,
     lr_cuts: int,
@@ -171,7 +205,7 @@ def plateau_step(
     ``ReduceLROnPlateau`` (factor 0.1, ``eps=0`` so every cut is seen) detects a plateau; the first
     ``lr_cuts`` plateaus keep the cut LR, the next one sets ``state.stopped``.
     """
-    if scheduler is None:
+    if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
         return
     before = scheduler.optimizer.param_groups[0]["lr"]
     scheduler.step(val_loss)
@@ -248,23 +282,42 @@ class ArchTrainer:
         if run.cuda:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = _optimizer(recipe, self.model)
-        self.scheduler = None
-        if recipe.patience is not None:
-            self.scheduler = plateau_scheduler(self.optimizer, recipe.patience)
         self.scaler = torch.amp.GradScaler(run.device.type, enabled=run.amp_dtype == torch.float16)
-        self.loss_fn = loss_function(recipe, train_cases, run.device)
         window, size = recipe.windowing_for_step(), recipe.size_for(arch)
         self.train_data = SliceDataset(
-            train_cases, recipe.step, windowing=window, size=size, native_size=INPUT_SIZE[arch], train=True
+            train_cases,
+            recipe.step,
+            windowing=window,
+            size=size,
+            native_size=INPUT_SIZE[arch],
+            train=True,
+            crop_to_head=recipe.crop_to_head,
+            cache_images=recipe.cache_images,
         )
-        self.val_data = SliceDataset(val_cases, recipe.step, windowing=window, size=size, train=False)
+        self.val_data = SliceDataset(
+            val_cases,
+            recipe.step,
+            windowing=window,
+            size=size,
+            train=False,
+            crop_to_head=recipe.crop_to_head,
+            cache_images=recipe.cache_images,
+        )
         self.sampler = SliceBatchSampler(
             self.train_data,
             recipe.batch_size,
             seed=seed,
             max_batches=recipe.max_steps_per_epoch,
             drop_last=len(self.train_data) > recipe.batch_size,
+            positive_fraction=recipe.positive_fraction if recipe.sampling == "balanced" else None,
         )
+        rates = self.sampler.label_rates() if recipe.sampling == "balanced" else None
+        self.loss_fn = loss_function(recipe, train_cases, run.device, rates)
+        self.scheduler: Any = None
+        if recipe.schedule == "onecycle":
+            self.scheduler = onecycle_scheduler(self.optimizer, recipe, len(self.sampler))
+        elif recipe.patience is not None:
+            self.scheduler = plateau_scheduler(self.optimizer, recipe.patience)
         self.state = ArchState()
 
     def init_weights(self) -> dict[str, Any] | None:
@@ -338,6 +391,8 @@ class ArchTrainer:
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
+            if isinstance(self.scheduler, torch.optim.lr_scheduler.OneCycleLR):
+                self.scheduler.step()
             self.state.step += 1
             running += float(loss.detach()) * len(targets)
             seen += len(targets)
@@ -345,8 +400,9 @@ class ArchTrainer:
                 self.progress(ProgressEvent(self.arch, epoch, step, steps, running / seen, None, None, lr))
         return running / max(seen, 1)
 
-    def validate(self) -> tuple[float, float]:
-        """``(loss, mAP)`` on the validation slices: originals only, no interpolation, no augmentation."""
+    def validate(self) -> tuple[float, float, float]:
+        """``(loss, mAP, case AUC of "any")`` on the validation slices: originals only, no interpolation or
+        augmentation; a case's score is its maximum slice probability (M1: of the five subtypes)."""
         sampler = SliceBatchSampler(self.val_data, self.recipe.batch_size, shuffle=False)
         self.model.eval()
         total, probs, labels = 0.0, [], []
@@ -358,10 +414,21 @@ class ArchTrainer:
                 probs.append(torch.sigmoid(logits).cpu().numpy())
                 labels.append(targets.numpy())
         y, p = np.concatenate(labels), np.concatenate(probs)
-        return total / max(len(y), 1), mean_average_precision(y, p)
+        return total / max(len(y), 1), mean_average_precision(y, p), self._case_auc(y, p)
+
+    def _case_auc(self, y: NDArray[np.floating], p: NDArray[np.floating]) -> float:
+        order = self.recipe.label_order
+        cols = [order.index(ANY)] if ANY in order else list(range(len(order)))
+        cases = self.val_data.items[:, 0]
+        case_ids = np.unique(cases)
+        case_y = np.array([y[cases == c][:, cols].max() for c in case_ids]) > 0.5
+        case_p = np.array([p[cases == c][:, cols].max() for c in case_ids])
+        if case_y.all() or not case_y.any():
+            return math.nan
+        return float(roc_auc(case_y.astype(np.int64), case_p))
 
     def _end_epoch(self, epoch: int, lr: float, train_loss: float, started: float) -> None:
-        val_loss, val_map = self.validate()
+        val_loss, val_map, val_auc = self.validate()
         plateau_step(self.scheduler, val_loss, self.state, self.recipe.lr_reductions)
         state = self.state
         score = val_map if math.isfinite(val_map) else -math.inf
@@ -377,6 +444,7 @@ class ArchTrainer:
                 "train_loss": train_loss,
                 "val_loss": val_loss,
                 "val_map": finite_or_none(val_map),
+                "val_auc_any": finite_or_none(val_auc),
                 "lr": lr,
                 "plateaus": state.plateaus,
                 "seconds": round(time.monotonic() - started, 3),

@@ -83,6 +83,7 @@ def ensemble_validation(
             windowing=windowing,
             device=device,
             batch_size=recipe.batch_size,
+            crop_to_head=recipe.crop_to_head,
         )
         y = case.labels[:, :n]
         slice_p.append(pred.slices)

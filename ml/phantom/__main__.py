@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--denoised", action="store_true", help="also write a 3x3 median-filtered series")
     p.add_argument("--slices-min", type=int, default=defaults.slices_min)
     p.add_argument("--slices-max", type=int, default=defaults.slices_max)
+    p.add_argument("--workers", type=int, default=1, help="processes writing cases (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -55,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cases < 0:
         parser.error("--cases must be >= 0")
     start = time.perf_counter()
-    manifest = generate_dataset(config, args.out, args.cases, progress=not args.quiet)
+    manifest = generate_dataset(config, args.out, args.cases, progress=not args.quiet, workers=args.workers)
     positives = sum(1 for case in manifest["cases"] if case["subtypes"])
     elapsed = time.perf_counter() - start
     print(

@@ -16,10 +16,13 @@ rerun with the same options is byte-identical.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -112,28 +115,48 @@ def case_record(case: PhantomCase) -> dict[str, Any]:
     }
 
 
+def _generate_and_write(
+    config: PhantomConfig, root: Path, index: int
+) -> tuple[list[tuple[str, int]], dict[str, Any]]:
+    case = generate_case(config, index)
+    write_case(case, root)
+    return list(rsna_rows(case)), case_record(case)
+
+
 def generate_dataset(
-    config: PhantomConfig, out_dir: str | Path, n_cases: int, progress: bool = True
+    config: PhantomConfig, out_dir: str | Path, n_cases: int, progress: bool = True, workers: int = 1
 ) -> dict[str, Any]:
     """Generate and write ``n_cases`` cases, the RSNA CSV and the manifest; returns the manifest.
 
-    Cases are generated one at a time, so memory stays that of one case.
+    Cases are generated one at a time per process, so memory stays that of one case per worker. Case ``k``
+    depends only on ``(config, k)``, so ``workers > 1`` processes write the same files, in case order.
     """
     from tqdm import tqdm
 
     if n_cases < 0:
         raise ValueError(f"n_cases must be >= 0, got {n_cases}")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
     records = []
-    with open(root / "labels_rsna.csv", "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["ID", "Label"])
-        for index in tqdm(range(n_cases), desc="phantom cases", unit="case", disable=not progress):
-            case = generate_case(config, index)
-            write_case(case, root)
-            writer.writerows(rsna_rows(case))
-            records.append(case_record(case))
+    make = partial(_generate_and_write, config, root)
+    with contextlib.ExitStack() as stack:
+        if workers > 1 and n_cases > 1:
+            pool = stack.enter_context(ProcessPoolExecutor(min(workers, n_cases)))
+            results: Iterator[tuple[list[tuple[str, int]], dict[str, Any]]] = pool.map(
+                make, range(n_cases), chunksize=4
+            )
+        else:
+            results = map(make, range(n_cases))
+        with open(root / "labels_rsna.csv", "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(["ID", "Label"])
+            for rows, record in tqdm(
+                results, total=n_cases, desc="phantom cases", unit="case", disable=not progress
+            ):
+                writer.writerows(rows)
+                records.append(record)
     manifest = {
         "generator": GENERATOR_VERSION,
         "seed": config.seed,

@@ -115,8 +115,8 @@ def test_feature_maps_shapes_and_selected_filters() -> None:
     blocks = ATLAS_BLOCKS["tiny"]
     maps = feature_maps(model, images, blocks, class_index=3, filters={"features.block2": [5, 1]})
     assert list(maps) == list(blocks)
-    assert maps["features.block1"].shape == (2, 16, SIZE // 2, SIZE // 2)
-    assert maps["features.block2"].shape == (2, 2, SIZE // 4, SIZE // 4)
+    assert maps["features.block1"].shape == (2, 16, SIZE // 4, SIZE // 4)  # stride-2 stem + max-pool
+    assert maps["features.block2"].shape == (2, 2, SIZE // 8, SIZE // 8)
     assert maps["features.block4"].shape == (2, 128, SIZE // 8, SIZE // 8)
     np.testing.assert_array_equal(
         maps["features.block2"][:, 0], feature_maps(model, images, blocks, 3)["features.block2"][:, 5]
