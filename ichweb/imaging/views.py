@@ -4,6 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from ichweb.accounts.permissions import role_required
+from ichweb.accounts.roles import is_manager
 from ichweb.imaging import access
 from ichweb.imaging.render import PRESETS
 
@@ -23,7 +24,9 @@ def studies(request: HttpRequest) -> HttpResponse:
 @role_required(*access.VIEW_ROLES)
 def study(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(access.visible_studies(request.user).prefetch_related("series__slices"), pk=pk)
-    return render(request, "imaging/study.html", {"study": item, "presets": PRESETS})
+    # The review page (modeling) is for leads here; labelers reach it from their finished reads.
+    context = {"study": item, "presets": PRESETS, "links_review": is_manager(request.user)}
+    return render(request, "imaging/study.html", context)
 
 
 @role_required(*access.VIEW_ROLES)

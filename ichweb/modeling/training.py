@@ -310,7 +310,7 @@ def _assemble(run: TrainingRun) -> None:
             artifacts=artifacts,
             explain_arch=atlas.arch,
         )
-        _store_atlas_rows(version, atlas)
+        store_atlas_rows(version, atlas)
         row.status, row.finished_at = Stage.SUCCEEDED, timezone.now()
         row.progress = {**row.progress, "stage": "done", "message": f"model {version.name} ready"}
         row.save(update_fields=["status", "finished_at", "progress"])
@@ -325,7 +325,6 @@ def _assemble(run: TrainingRun) -> None:
 def _build_atlas(bundle: Any, train_cases: list, out: Path) -> Any:
     """Build and save the atlas of the bundle's explanation net into ``out/atlas``, with its thumbnails."""
     from ml.explain import build_bundle_atlas
-    from ml.render import patch_thumbnail
 
     atlas_dir = out / "atlas"
     if atlas_dir.exists():
@@ -338,16 +337,23 @@ def _build_atlas(bundle: Any, train_cases: list, out: Path) -> Any:
         total += case.n_slices
     atlas = build_bundle_atlas(bundle, cases, device=settings.ICHWEB_TRAIN_DEVICE or None)
     atlas.save(atlas_dir)
-    (atlas_dir / "images").mkdir()
+    write_atlas_images(atlas, atlas_dir)
+    return atlas
+
+
+def write_atlas_images(atlas: Any, atlas_dir: Path) -> None:
+    """The review page's thumbnails of every atlas entry: its patch, and the patch under its map."""
+    from ml.render import patch_thumbnail
+
+    (atlas_dir / "images").mkdir(exist_ok=True)
     for i in range(len(atlas.entries)):
         atlas_image_path(atlas_dir, i, "patch").write_bytes(patch_thumbnail(atlas.patches[i]))
         atlas_image_path(atlas_dir, i, "map").write_bytes(
             patch_thumbnail(atlas.patches[i], map_=atlas.maps[i])
         )
-    return atlas
 
 
-def _store_atlas_rows(version: ModelVersion, atlas: Any) -> None:
+def store_atlas_rows(version: ModelVersion, atlas: Any) -> None:
     AtlasEntry.objects.bulk_create(
         AtlasEntry(
             model_version=version,
