@@ -509,7 +509,13 @@ def _step_line(row: dict[str, Any]) -> str:
     )
 
 
-def _explain(args: argparse.Namespace, folder: Path, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _explain(
+    args: argparse.Namespace,
+    folder: Path,
+    rows: list[dict[str, Any]],
+    train_cases: Sequence[CaseData],
+    test_cases: Sequence[CaseData],
+) -> dict[str, Any] | None:
     if args.no_explain:
         return None
     last = rows[-1]
@@ -517,7 +523,6 @@ def _explain(args: argparse.Namespace, folder: Path, rows: list[dict[str, Any]])
     if ANY not in bundle.label_order:
         print(f"\nexplainability skipped: the {last['step']} bundle has no ANY output")
         return None
-    train_cases, _, test_cases = _load_split(args, folder)
     return {
         "step": last["step"],
         "localisation": localisation_check(bundle, folder, test_cases, args.loc_slices),
@@ -588,7 +593,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = run_steps(args, folder, steps)
     for row in rows:
         print(_step_line(row))
-    explain_doc = _explain(args, folder, rows)
+    explain_doc = _explain(args, folder, rows, train_cases, test_cases)
     case_y = np.asarray(rows[-1]["case_y"], dtype=np.int64)
     intervals = ablation_intervals(case_y, rows, args.bootstrap, args.seed)
     total_s = time.perf_counter() - started

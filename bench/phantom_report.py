@@ -42,17 +42,21 @@ def case_scores(case_probs: np.ndarray, label_order: Sequence[str]) -> dict[str,
     return {ANY: any_score.tolist(), **{s: subtypes[:, i].tolist() for i, s in enumerate(SUBTYPES)}}
 
 
+def _scored_subtypes(case_y: np.ndarray) -> list[str]:
+    """The subtypes the test cases can score: with both positive and negative cases."""
+    return [s for s in SUBTYPES if 0 < case_y[:, LABELS.index(s)].sum() < len(case_y)]
+
+
 def _resampled(
     case_y: np.ndarray, scores: Mapping[str, Sequence[float]], indices: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Per resample: the ANY AUC and the mean of the subtype AUCs (subtypes with both classes)."""
     any_col = LABELS.index(ANY)
     out = {"auc_any": bootstrap_aucs(case_y[:, any_col], np.asarray(scores[ANY]), indices)}
-    per_subtype = []
-    for label in SUBTYPES:
-        y = case_y[:, LABELS.index(label)]
-        if 0 < y.sum() < len(y):
-            per_subtype.append(bootstrap_aucs(y, np.asarray(scores[label]), indices))
+    per_subtype = [
+        bootstrap_aucs(case_y[:, LABELS.index(s)], np.asarray(scores[s]), indices)
+        for s in _scored_subtypes(case_y)
+    ]
     stacked = np.vstack(per_subtype) if per_subtype else np.full((1, len(indices)), np.nan)
     with warnings.catch_warnings():  # a resample may miss every subtype's positives: NaN, not a warning
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -63,11 +67,7 @@ def _resampled(
 def point_estimates(case_y: np.ndarray, scores: Mapping[str, Sequence[float]]) -> dict[str, float]:
     """The ANY AUC and the mean subtype AUC on the test cases themselves."""
     out = {"auc_any": roc_auc(case_y[:, LABELS.index(ANY)], np.asarray(scores[ANY]))}
-    aucs = []
-    for label in SUBTYPES:
-        y = case_y[:, LABELS.index(label)]
-        if 0 < y.sum() < len(y):
-            aucs.append(roc_auc(y, np.asarray(scores[label])))
+    aucs = [roc_auc(case_y[:, LABELS.index(s)], np.asarray(scores[s])) for s in _scored_subtypes(case_y)]
     out["auc_subtypes"] = float(np.mean(aucs)) if aucs else math.nan
     return out
 

@@ -111,6 +111,7 @@ class SliceDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self.crop_to_head = crop_to_head
         self.cache_images = cache_images
         self._prepared: dict[tuple[int, bool], torch.Tensor] = {}
+        self._item_labels: NDArray[np.bool_] | None = None
         rows = []
         for ci, case in enumerate(self.cases):
             rows += [(ci, s, -1, -1) for s in range(case.n_slices)]
@@ -185,12 +186,18 @@ class SliceDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         return bool(self.items[item, 2] >= 0)
 
     def item_labels(self) -> NDArray[np.bool_]:
-        """``(K, n_outputs)``: the labels of each item's own slice (an interpolated item: of slice ``s``)."""
-        out = np.zeros((len(self.items), self.step.n_outputs), dtype=bool)
-        for ci, case in enumerate(self.cases):
-            rows = self.items[:, 0] == ci
-            out[rows] = case.labels[self.items[rows, 1], : self.step.n_outputs] > 0
-        return out
+        """``(K, n_outputs)``: the labels of each item's own slice (an interpolated item: of slice ``s``).
+
+        Computed once (the items never change); callers get a read-only array.
+        """
+        if self._item_labels is None:
+            out = np.zeros((len(self.items), self.step.n_outputs), dtype=bool)
+            for ci, case in enumerate(self.cases):
+                rows = self.items[:, 0] == ci
+                out[rows] = case.labels[self.items[rows, 1], : self.step.n_outputs] > 0
+            out.setflags(write=False)
+            self._item_labels = out
+        return self._item_labels
 
 
 class SliceBatchSampler(Sampler[list[SliceKey]]):

@@ -105,7 +105,7 @@ def install_demo_model(source: Path = DEMO_MODEL) -> ModelVersion | None:
                 "train_positive_cases": metrics.get("train_positive_cases", {}),
             },
             directory=str(relative),
-            artifacts={name: digest for name, digest in sums.items()},
+            artifacts=dict(sums),
             explain_arch=atlas.arch,
         )
         training.store_atlas_rows(version, atlas)
