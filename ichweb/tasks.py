@@ -19,16 +19,3 @@ def ping(self: Any, *, payload: str = "ping") -> dict[str, Any]:
         "pid": os.getpid(),
         "queue": delivery.get("routing_key"),
     }
-
-
-@task(queue="gpu")
-def gpu_ping(self: Any) -> dict[str, Any]:
-    """Reports what a worker on the gpu queue can use; no GPU falls back to the CPU."""
-    import torch
-
-    cuda = torch.cuda.is_available()
-    return {
-        "hostname": socket.gethostname(),
-        "cuda": cuda,
-        "device": torch.cuda.get_device_name(0) if cuda else "cpu",
-    }

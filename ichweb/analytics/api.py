@@ -65,7 +65,7 @@ def _version(request: Request) -> ModelVersion:
     raw = request.query_params.get("model")
     if raw:
         return get_object_or_404(ModelVersion, pk=row_id(raw, "model", "a model version id"))
-    version = ModelVersion.objects.filter(is_active=True).first() or ModelVersion.objects.first()
+    version = ModelVersion.objects.active() or ModelVersion.objects.first()
     if version is None:
         raise ValidationError({"model": ["no model version yet: train one on the Models page"]})
     return version
@@ -207,7 +207,7 @@ class CaseContextViewSet(viewsets.ViewSet):
         responses={200: dict},
     )
     def retrieve(self, request: Request, pk: str) -> Response:
-        version = ModelVersion.objects.filter(is_active=True).first()
+        version = ModelVersion.objects.active()
         if request.query_params.get("model"):
             version = _version(request)
         return _answer(lambda: services.case_context(int(pk), version))

@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
 from django.http import HttpResponse
 from django.utils.cache import patch_cache_control
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -18,6 +17,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from ichweb import dispatch
 from ichweb.imaging import access, ingest, render
 from ichweb.imaging.models import ImportJob, Series, Slice
 from ichweb.imaging.serializers import (
@@ -28,7 +28,6 @@ from ichweb.imaging.serializers import (
     StudySerializer,
     UploadSerializer,
 )
-from ichweb.imaging.tasks import import_upload
 from ichweb.lib.uploads import UploadRule
 
 
@@ -104,7 +103,7 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         if job.n_bytes <= settings.IMPORT_INLINE_MAX_BYTES:
             job = ingest.run_job(str(job.pk))
             return Response(ImportJobSerializer(job).data, status=status.HTTP_201_CREATED)
-        transaction.on_commit(lambda: import_upload.delay(job_id=str(job.pk)))
+        dispatch.import_upload(str(job.pk))
         return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -12,7 +12,6 @@ import logging
 import math
 import shutil
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from ichweb import dispatch
 from ichweb.imaging.models import Series
 from ichweb.modeling.models import (
     AtlasEntry,
@@ -31,45 +31,29 @@ from ichweb.modeling.models import (
     Stage,
     being_worked_on,
 )
-from ichweb.modeling.training import active_model, atlas_dir, bundle_dir
 
 log = logging.getLogger(__name__)
-
-
-def job_dir(job: InferenceJob) -> Path:
-    return Path(settings.MEDIA_ROOT) / "predictions" / str(job.pk)
 
 
 def request_inference(
     series: Series, version: ModelVersion | None = None, *, user=None
 ) -> InferenceJob | None:
     """Queue (or re-queue, replacing its results) the job of ``version`` (default: the active model)."""
-    version = version or active_model()
+    version = version or ModelVersion.objects.active()
     if version is None:
         return None
     with transaction.atomic():
         job, _ = InferenceJob.objects.select_for_update().get_or_create(series=series, model_version=version)
         job.slice_predictions.all().delete()
         job.attention_maps.all().delete()
-        shutil.rmtree(job_dir(job), ignore_errors=True)
+        shutil.rmtree(job.folder, ignore_errors=True)
         job.status, job.progress, job.message, job.error = Stage.QUEUED, 0.0, "waiting for a gpu worker", ""
         job.case_probabilities, job.positive, job.thresholds, job.timings = {}, {}, {}, {}
         job.started_at = job.finished_at = None
         job.requested_by = user
         job.save()
-        dispatch(job)
+        dispatch.inference(job)
     return job
-
-
-def dispatch(job: InferenceJob) -> None:
-    from ichweb.modeling import tasks
-
-    job_id, attempt = job.pk, job.next_attempt()
-    transaction.on_commit(
-        lambda: tasks.run_inference.apply_async(
-            kwargs={"job_id": job_id, "attempt": attempt}, queue=settings.ICHWEB_GPU_QUEUE
-        )
-    )
 
 
 def predict_all(version: ModelVersion, *, user=None) -> int:
@@ -85,7 +69,7 @@ def predict_all(version: ModelVersion, *, user=None) -> int:
 
 def on_series_imported(sender: Any, series_ids: list[int], **kwargs: Any) -> None:
     """Signal receiver: the active model predicts every new standard series."""
-    if active_model() is None:
+    if ModelVersion.objects.active() is None:
         return
     for series in Series.objects.filter(pk__in=series_ids, kind=Series.Kind.STANDARD):
         request_inference(series)
@@ -98,8 +82,8 @@ def _load(version_id: int, directory: str) -> tuple[Any, Any]:
     from ml.bundle import load_bundle
 
     version = ModelVersion.objects.get(pk=version_id)
-    bundle = load_bundle(bundle_dir(version))
-    folder = atlas_dir(version)
+    bundle = load_bundle(version.bundle_folder)
+    folder = version.atlas_folder
     atlas = load_atlas(folder) if (folder / "atlas.json").exists() else None
     return bundle, atlas
 
@@ -165,8 +149,8 @@ def run_job(job_id: int, attempt: int, owner: str = "") -> str:
 
 
 def _run(job: InferenceJob) -> None:
+    """Predict the series, explain its positive slices, then store everything in one transaction."""
     from ml.infer import predict_bundle
-    from ml.render import map_png
 
     version = job.model_version
     bundle, atlas = _load(version.pk, version.directory)
@@ -174,64 +158,87 @@ def _run(job: InferenceJob) -> None:
     hu = np.asarray(job.series.volume())
     _progress(job, 0.05, f"predicting {len(hu)} slices")
     result = predict_bundle(bundle, hu, device=device)
-    labels = list(bundle.label_order)
-    pairs = map_slices(result.slices, bundle.thresholds, labels)
+    pairs = map_slices(result.slices, bundle.thresholds, list(bundle.label_order))
     _progress(job, 0.5, f"attention maps for {len(pairs)} slice labels")
     explained = _explain(bundle, hu, pairs, atlas, version.explain_arch or None, device)
+    _store(job, bundle, result, explained)
+
+
+def _store(job: InferenceJob, bundle: Any, result: Any, explained: list[Any]) -> None:
+    """Replace the job's results: slice probabilities, maps (rows and PNGs), prediction basis, case call.
+
+    Under the job's row lock, and only if this delivery is still the job's current attempt: a job sent again
+    meanwhile owns its results (and its folder).
+    """
     slices = {s.index: s for s in job.series.slices.all()}
-    entries = {e.index: e for e in AtlasEntry.objects.filter(model_version=version)}
     with transaction.atomic():
         row = InferenceJob.objects.select_for_update().get(pk=job.pk)
         if row.attempt != job.attempt:
-            return  # sent again meanwhile: that delivery owns the results (and the folder)
-        folder = job_dir(job)
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        SlicePrediction.objects.bulk_create(
-            SlicePrediction(
-                job=row,
-                slice=slices[z],
-                index=z,
-                probabilities=[round(float(p), 6) for p in result.slices[z]],
-                per_net={a: [round(float(p), 6) for p in v[z]] for a, v in result.per_net.items()},
-            )
-            for z in range(len(hu))
-        )
+            return
+        shutil.rmtree(row.folder, ignore_errors=True)
+        row.folder.mkdir(parents=True)
+        _store_slice_predictions(row, result, slices)
+        arch = arch_of(explained_by=row.model_version, bundle=bundle)
+        entries = {e.index: e for e in AtlasEntry.objects.filter(model_version=row.model_version)}
+        labels = list(bundle.label_order)
         for item in explained:
-            name = AttentionMap.file_name(item.slice_index, item.label)
-            amap = AttentionMap.objects.create(
-                job=row,
-                slice=slices[item.slice_index],
-                index=item.slice_index,
-                label=item.label,
-                arch=arch_of(explained_by=version, bundle=bundle),
-                probability=float(result.slices[item.slice_index, labels.index(item.label)]),
-                max_value=float(item.raw_max),
-                area_percent=None if math.isnan(item.area_percent) else float(item.area_percent),
-                file=str((folder / name).relative_to(settings.MEDIA_ROOT)),
-            )
-            amap.path.write_bytes(map_png(item.map))
-            amap.overlay_path.write_bytes(overlay_png(item.map))
-            basis = [(PredictionBasis.Kind.TOP, b) for b in item.basis]
-            basis += [(PredictionBasis.Kind.CANDIDATE, b) for b in item.candidates]
-            PredictionBasis.objects.bulk_create(
-                PredictionBasis(
-                    attention_map=amap,
-                    kind=kind,
-                    rank=b.position,
-                    entry=entries[b.entry],
-                    distance=b.distance,
-                )
-                for kind, b in basis
-                if b.entry in entries
-            )
+            probability = float(result.slices[item.slice_index, labels.index(item.label)])
+            amap = _store_map(row, item, slices[item.slice_index], arch, probability)
+            _store_basis(amap, item, entries)
         row.case_probabilities = {label: round(float(result.case[c]), 6) for c, label in enumerate(labels)}
         row.positive = dict(result.positive)
         row.thresholds = dict(result.thresholds)
         row.timings = {k: round(v, 4) for k, v in result.timings.items()}
         row.status, row.progress, row.finished_at = Stage.SUCCEEDED, 1.0, timezone.now()
-        row.message = f"{len(hu)} slices, {len(explained)} attention maps"
+        row.message = f"{len(slices)} slices, {len(explained)} attention maps"
         row.save()
+
+
+def _store_slice_predictions(job: InferenceJob, result: Any, slices: dict[int, Any]) -> None:
+    SlicePrediction.objects.bulk_create(
+        SlicePrediction(
+            job=job,
+            slice=slices[z],
+            index=z,
+            probabilities=[round(float(p), 6) for p in result.slices[z]],
+            per_net={a: [round(float(p), 6) for p in v[z]] for a, v in result.per_net.items()},
+        )
+        for z in range(len(result.slices))
+    )
+
+
+def _store_map(job: InferenceJob, item: Any, slice_: Any, arch: str, probability: float) -> AttentionMap:
+    """One explained (slice, label): its row, the map as a grey PNG and as an RGBA overlay."""
+    from ml.render import map_png
+
+    name = AttentionMap.file_name(item.slice_index, item.label)
+    amap = AttentionMap.objects.create(
+        job=job,
+        slice=slice_,
+        index=item.slice_index,
+        label=item.label,
+        arch=arch,
+        probability=probability,
+        max_value=float(item.raw_max),
+        area_percent=None if math.isnan(item.area_percent) else float(item.area_percent),
+        file=str((job.folder / name).relative_to(settings.MEDIA_ROOT)),
+    )
+    amap.path.write_bytes(map_png(item.map))
+    amap.overlay_path.write_bytes(overlay_png(item.map))
+    return amap
+
+
+def _store_basis(amap: AttentionMap, item: Any, entries: dict[int, AtlasEntry]) -> None:
+    """The map's prediction basis (top exemplars) and the candidates it was chosen from."""
+    basis = [(PredictionBasis.Kind.TOP, b) for b in item.basis]
+    basis += [(PredictionBasis.Kind.CANDIDATE, b) for b in item.candidates]
+    PredictionBasis.objects.bulk_create(
+        PredictionBasis(
+            attention_map=amap, kind=kind, rank=b.position, entry=entries[b.entry], distance=b.distance
+        )
+        for kind, b in basis
+        if b.entry in entries
+    )
 
 
 def overlay_png(map_: np.ndarray, cmap: str = "inferno") -> bytes:

@@ -134,6 +134,11 @@ class TrainingRun(Dispatched):
     def __str__(self) -> str:
         return f"Run {self.pk} {self.name} ({self.status})"
 
+    @property
+    def folder(self) -> Path:
+        """The run's working folder: checkpoints per net, then the assembled bundle and atlas."""
+        return Path(settings.MEDIA_ROOT) / "runs" / str(self.pk)
+
     def counts(self) -> dict[str, int]:
         out = {"train": 0, "val": 0, "test": 0}
         for case in self.snapshot.get("cases", []):
@@ -148,6 +153,12 @@ class TrainingRun(Dispatched):
             if isinstance(r, dict) and "pretrained" in r
         }
         return pretrained_rows(list(archs), {a: r["pretrained"] for a, r in archs.items()})
+
+
+class ModelVersionManager(models.Manager["ModelVersion"]):
+    def active(self) -> ModelVersion | None:
+        """The one active model (new series get its predictions), or None."""
+        return self.filter(is_active=True).first()
 
 
 class ModelVersion(models.Model):
@@ -168,6 +179,8 @@ class ModelVersion(models.Model):
     is_active = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = ModelVersionManager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
@@ -180,15 +193,22 @@ class ModelVersion(models.Model):
         return f"{self.name}{' (active)' if self.is_active else ''}"
 
     @property
+    def folder(self) -> Path:
+        """The version's files: ``bundle/`` (what ``ml.bundle.load_bundle`` reads) and ``atlas/``."""
+        return Path(settings.MEDIA_ROOT) / self.directory
+
+    @property
+    def bundle_folder(self) -> Path:
+        return self.folder / "bundle"
+
+    @property
     def atlas_folder(self) -> Path:
-        return Path(settings.MEDIA_ROOT) / self.directory / "atlas"
+        return self.folder / "atlas"
 
     def pretrained_rows(self) -> list[dict[str, str]]:
         """How each net started, from the bundle manifest's ``pretrained`` (the model page)."""
         try:
-            manifest = json.loads(
-                (Path(settings.MEDIA_ROOT) / self.directory / "bundle" / "bundle.json").read_text()
-            )
+            manifest = json.loads((self.bundle_folder / "bundle.json").read_text())
         except (OSError, ValueError):
             manifest = {}
         return pretrained_rows(list(self.archs), manifest.get("pretrained") or {})
@@ -269,6 +289,11 @@ class InferenceJob(Dispatched):
 
     def __str__(self) -> str:
         return f"Inference of series {self.series_id} by {self.model_version_id} ({self.status})"
+
+    @property
+    def folder(self) -> Path:
+        """Where the job's attention maps (PNG) are written."""
+        return Path(settings.MEDIA_ROOT) / "predictions" / str(self.pk)
 
 
 class SlicePrediction(models.Model):

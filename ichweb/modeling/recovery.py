@@ -30,7 +30,7 @@ from django.db import connections, transaction
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from ichweb.modeling import inference, training
+from ichweb import dispatch
 from ichweb.modeling.models import InferenceJob, Stage, TrainingRun, WorkerBeat
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,8 @@ def _note_job(job: InferenceJob) -> None:
 
 #: (result key, model, dispatch, note made on the row before it is sent again)
 KINDS: list[tuple[str, Any, Callable[[Any], None], Callable[[Any], None]]] = [
-    ("runs", TrainingRun, training.dispatch, _note_run),
-    ("jobs", InferenceJob, inference.dispatch, _note_job),
+    ("runs", TrainingRun, dispatch.training_step, _note_run),
+    ("jobs", InferenceJob, dispatch.inference, _note_job),
 ]
 
 
@@ -127,7 +127,7 @@ def count_orphaned() -> int:
 def _resend(select: Callable[[Any], QuerySet], why: str) -> dict[str, list[int]]:
     """Re-dispatch the rows ``select(model)`` finds, each re-checked under its row lock."""
     recovered: dict[str, list[int]] = {"runs": [], "jobs": []}
-    for key, model, dispatch, note in KINDS:
+    for key, model, send, note in KINDS:
         for pk in list(select(model).values_list("pk", flat=True)):
             with transaction.atomic():
                 row = model.objects.select_for_update().filter(pk=pk).first()
@@ -135,7 +135,7 @@ def _resend(select: Callable[[Any], QuerySet], why: str) -> dict[str, list[int]]
                 if row is None or row.finished or not select(model).filter(pk=pk).exists():
                     continue
                 note(row)
-                dispatch(row)
+                send(row)
                 recovered[key].append(pk)
     if recovered["runs"] or recovered["jobs"]:
         log.warning("re-dispatched %s work: %s", why, recovered)

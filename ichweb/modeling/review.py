@@ -9,14 +9,13 @@ from django.urls import reverse
 from ichweb.imaging.models import Series
 from ichweb.modeling import access
 from ichweb.modeling.models import AttentionMap, InferenceJob, ModelVersion, PredictionBasis, Stage
-from ichweb.modeling.training import active_model
 
 
 def _job(series: Series, version_id: int | None) -> InferenceJob | None:
     jobs = InferenceJob.objects.filter(series=series).select_related("model_version")
     if version_id is not None:
         return jobs.filter(model_version_id=version_id).first()
-    active = active_model()
+    active = ModelVersion.objects.active()
     if active is not None:
         job = jobs.filter(model_version=active).first()
         if job is not None:

@@ -11,6 +11,7 @@ from typing import Any
 from celery.signals import worker_init, worker_ready, worker_shutdown
 from django.utils import timezone
 
+from ichweb import dispatch
 from ichweb.celery import task
 from ichweb.modeling import inference, recovery, training
 
@@ -44,13 +45,11 @@ def _note_start(sender: Any = None, **kwargs: Any) -> None:
 @worker_ready.connect
 def _recover_on_start(sender: Any = None, **kwargs: Any) -> None:
     """A starting worker beats, then re-sends the work dead ones left (``ichweb.modeling.recovery``)."""
-    from django.conf import settings
-
     hostname = getattr(sender, "hostname", None)
     if hostname:
         started_at = _worker.setdefault("started_at", timezone.now())
         _worker["liveness"] = recovery.Liveness(hostname, started_at).start()
-    recover_stale_work.apply_async(queue=settings.ICHWEB_DEFAULT_QUEUE)
+    dispatch.recover_stale()
 
 
 @worker_shutdown.connect

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from ichweb import dispatch
 from ichweb.errors import RuleError
 from ichweb.modeling import datasets
 from ichweb.modeling.models import (
@@ -63,10 +64,6 @@ class TrainingError(RuleError):
 def recipe_of(run: TrainingRun) -> Recipe:
     base = RECIPES[run.recipe]
     return base.with_(**run.overrides) if run.overrides else base
-
-
-def run_dir(run: TrainingRun) -> Path:
-    return Path(settings.MEDIA_ROOT) / "runs" / str(run.pk)
 
 
 def start_run(
@@ -114,7 +111,7 @@ def start_run(
             predict_all_when_done=predict_all_when_done,
             progress=_initial_progress(RECIPES[recipe].with_(**overrides)),
         )
-        dispatch(run)
+        dispatch.training_step(run)
     return run
 
 
@@ -129,18 +126,6 @@ def next_step(run: TrainingRun) -> str:
         if not run.progress.get("archs", {}).get(arch, {}).get("done"):
             return arch
     return "assemble"
-
-
-def dispatch(run: TrainingRun) -> None:
-    """Bump the attempt and send the run's next step to the gpu queue after the transaction commits."""
-    from ichweb.modeling import tasks
-
-    run_id, attempt = run.pk, run.next_attempt()
-    transaction.on_commit(
-        lambda: tasks.run_training_step.apply_async(
-            kwargs={"run_id": run_id, "attempt": attempt}, queue=settings.ICHWEB_GPU_QUEUE
-        )
-    )
 
 
 def cancel_run(run: TrainingRun) -> TrainingRun:
@@ -240,7 +225,7 @@ def run_step(run_id: int, attempt: int, owner: str = "") -> str:
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().get(pk=run_id)
         if run.attempt == attempt and not run.finished:
-            dispatch(run)
+            dispatch.training_step(run)
     return f"trained {step}"
 
 
@@ -260,7 +245,7 @@ def _train(run: TrainingRun, arch: str) -> None:
     reporter = _Reporter(run, arch, recipe.max_epochs)
     device = settings.ICHWEB_TRAIN_DEVICE or None
     _, summary, _ = train_arch(
-        recipe, arch, cases["train"], cases["val"], run_dir(run), device=device, progress=reporter
+        recipe, arch, cases["train"], cases["val"], run.folder, device=device, progress=reporter
     )
     reporter.update({**summary, "done": True}, f"{arch} trained")
 
@@ -272,7 +257,7 @@ def _assemble(run: TrainingRun) -> None:
 
     recipe = recipe_of(run)
     cases = datasets.split_cases(run.snapshot)
-    out = run_dir(run)
+    out = run.folder
 
     def stage(message: str) -> None:
         with _current(run) as row:
@@ -399,15 +384,3 @@ def activate(version: ModelVersion) -> ModelVersion:
     ModelVersion.objects.filter(pk=version.pk).update(is_active=True)
     version.is_active = True
     return version
-
-
-def active_model() -> ModelVersion | None:
-    return ModelVersion.objects.filter(is_active=True).first()
-
-
-def bundle_dir(version: ModelVersion) -> Path:
-    return Path(settings.MEDIA_ROOT) / version.directory / "bundle"
-
-
-def atlas_dir(version: ModelVersion) -> Path:
-    return version.atlas_folder

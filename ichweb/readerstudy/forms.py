@@ -9,7 +9,6 @@ from django import forms
 from ichweb.labeling.models import Case as LabelingCase
 from ichweb.labeling.models import Project
 from ichweb.modeling.models import ModelVersion
-from ichweb.modeling.training import active_model
 from ichweb.readerstudy import services
 from ichweb.readerstudy.models import CohortKind, MaterialLabel
 
@@ -65,7 +64,7 @@ class StudyForm(forms.Form):
         )
         self.fields["participants"].queryset = services.readers()
         self.fields["consensus"].queryset = services.readers()
-        active = active_model()
+        active = ModelVersion.objects.active()
         if active is not None:
             self.fields["model_version"].initial = active.pk
 

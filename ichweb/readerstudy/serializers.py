@@ -8,7 +8,6 @@ from rest_framework import serializers
 
 from ichweb.labeling.models import Project, Subtype
 from ichweb.modeling.models import ModelVersion
-from ichweb.modeling.training import active_model
 from ichweb.readerstudy import services
 from ichweb.readerstudy.models import CohortKind, MaterialLabel
 
@@ -48,7 +47,7 @@ class StudyCreateSerializer(serializers.Serializer):
         except services.ReaderStudyError as exc:
             raise serializers.ValidationError({exc.field: [str(exc)]}) from None
         if "model_version" not in data:
-            data["model_version"] = active_model()
+            data["model_version"] = ModelVersion.objects.active()
         if data["consensus"] and len(data["consensus"]) != 2:
             raise serializers.ValidationError({"consensus": ["choose exactly two participants, or none"]})
         return data

@@ -155,13 +155,15 @@ def test_large_upload_becomes_a_job_for_the_worker(
 ):
     settings.IMPORT_INLINE_MAX_BYTES = 10
     sent = []
-    monkeypatch.setattr("ichweb.imaging.api.import_upload.delay", lambda **kw: sent.append(kw))
+    monkeypatch.setattr("ichweb.dispatch.send", lambda task_name, **kw: sent.append((task_name, kw)))
     client.force_login(alice)
     with django_capture_on_commit_callbacks(execute=True):
         response = _upload(client, pydicom_file("CT_small.dcm"))
     assert response.status_code == 202
     job = response.json()
-    assert job["status"] == "pending" and sent == [{"job_id": job["id"]}]
+    assert job["status"] == "pending" and sent == [
+        ("ichweb.imaging.tasks.import_upload", {"job_id": job["id"]})
+    ]
     polled = client.get(job["url"]).json()
     assert polled["status"] == "pending"
     from ichweb.imaging.tasks import import_upload

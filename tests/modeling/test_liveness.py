@@ -14,8 +14,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from ichweb import dispatch
 from ichweb.imaging.models import Series, Study
-from ichweb.modeling import recovery, tasks, training
+from ichweb.modeling import recovery, training
 from ichweb.modeling.models import InferenceJob, ModelVersion, Stage, TrainingRun, WorkerBeat
 from tests.conftest import start_worker
 from tests.modeling.conftest import TINY, import_with_truth
@@ -71,15 +72,10 @@ def sent(monkeypatch):
     """The messages recovery sends, as (task name, kwargs), once their transaction commits."""
     messages: list[tuple[str, dict]] = []
 
-    class Task:
-        def __init__(self, name: str) -> None:
-            self.name = name
+    def send(task_name: str, **kwargs: object) -> None:
+        messages.append((task_name.rsplit(".", 1)[-1], kwargs))
 
-        def apply_async(self, kwargs: dict, queue: str) -> None:
-            messages.append((self.name, kwargs))
-
-    for name in ("run_training_step", "run_inference"):
-        monkeypatch.setattr(tasks, name, Task(name))
+    monkeypatch.setattr(dispatch, "send", send)
     return messages
 
 
@@ -165,10 +161,10 @@ def test_a_task_records_its_worker_and_a_dispatch_clears_it(db):
     Request.is_eager = True
     assert recovery.worker_name(Request()) == ""  # in-process: no worker to outlive it
     run = TrainingRun.objects.create(name="r", recipe="lite", progress={"archs": {}})
-    training.dispatch(run)
+    dispatch.training_step(run)
     claimed = training._claim(run.pk, run.attempt, "gpu@h")
     assert claimed is not None and claimed.owner == "gpu@h"
-    training.dispatch(claimed)
+    dispatch.training_step(claimed)
     claimed.refresh_from_db()
     assert (claimed.status, claimed.owner) == (Stage.QUEUED, "")
 

@@ -23,7 +23,6 @@ from ichweb.modeling.models import (
     SlicePrediction,
     Stage,
 )
-from ichweb.modeling.training import atlas_dir
 from ichweb.readerstudy import access, services
 from ichweb.readerstudy.models import CaseRead, ReaderStudy
 from ml.labels import LABELS
@@ -78,7 +77,7 @@ class Material:
 
 
 def _atlas(version: ModelVersion) -> list[AtlasEntry]:
-    folder = atlas_dir(version) / "images"
+    folder = version.atlas_folder / "images"
     folder.mkdir(parents=True)
     entries = []
     for i in range(8):
@@ -155,7 +154,7 @@ def make_material(series_list: list[Series]) -> Material:
                 for rank in ranks
             )
     media = Path(settings.MEDIA_ROOT)
-    files = [*(media / "predictions").rglob("*.png"), *(atlas_dir(version) / "images").glob("*.png")]
+    files = [*(media / "predictions").rglob("*.png"), *(version.atlas_folder / "images").glob("*.png")]
     return Material(version, tuple(p.read_bytes() for p in files))
 
 
