@@ -8,12 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from ichweb.labeling import services as labeling
-from ichweb.labeling.models import Read, SliceLabel, SubtypeFlags
-from ichweb.modeling.models import InferenceJob, ModelVersion, Stage, TrainingRun
+from ichweb.labeling.models import Read
+from ichweb.modeling.models import ModelVersion, Stage
 from ml.labels import LABELS
 from tests.accounts.factories import UserFactory
+from tests.labeling.factories import ProjectFactory, SliceLabelFactory
 from tests.modeling.conftest import gt_phantom_dir, gt_studies  # noqa: F401 -- shared fixtures
+from tests.modeling.factories import InferenceJobFactory, ModelVersionFactory, TrainingRunFactory
 
 
 @dataclass
@@ -34,33 +35,21 @@ def cohort(gt_studies, alice, bob) -> Cohort:  # noqa: F811 -- the imported fixt
     rng = np.random.default_rng(3)
     scores = {sid: float(np.clip(0.3 + 0.4 * truth[sid] + rng.normal(0, 0.25), 0, 1)) for sid in series}
     snapshot = {"cases": [{"series": sid, "split": "test"} for sid in series]}
-    run = TrainingRun.objects.create(
-        name="synthetic", recipe="lite", snapshot=snapshot, status=Stage.SUCCEEDED
-    )
-    version = ModelVersion.objects.create(
-        run=run,
-        name="synthetic #1",
-        label_order=list(LABELS),
-        thresholds=dict.fromkeys(LABELS, 0.5),
-        is_active=True,
-    )
+    run = TrainingRunFactory(name="synthetic", snapshot=snapshot, status=Stage.SUCCEEDED)
+    version = ModelVersionFactory(run=run, name="synthetic #1", is_active=True)
     for sid in series:
-        InferenceJob.objects.create(
-            series_id=sid,
-            model_version=version,
-            status=Stage.SUCCEEDED,
-            case_probabilities={label: scores[sid] for label in LABELS},
+        InferenceJobFactory(
+            series_id=sid, model_version=version, case_probabilities={label: scores[sid] for label in LABELS}
         )
     barbara = UserFactory(username="barbara", roles=("labeler",))
-    project = labeling.create_project(
+    project = ProjectFactory(
         lead=alice, name="Agreement", studies=list(gt_studies), readers=[bob, barbara], readers_per_case=2
     )
     for read in Read.objects.filter(case__project=project).select_related("case__series"):
         # bob says IPH on slice 2 of every case; barbara only on the cases the truth calls ICH.
         ich = read.reader == bob or truth[read.case.series_id]
         if ich:
-            slice_ = read.case.series.slices.get(index=2)
-            SliceLabel.objects.create(read=read, slice=slice_, **SubtypeFlags.flags({"IPH"}))
+            SliceLabelFactory(read=read, slice=read.case.series.slices.get(index=2), subtypes={"IPH"})
         read.status = Read.Status.SUBMITTED
         read.save()
     return Cohort(version, series, truth, scores, project)

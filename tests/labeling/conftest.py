@@ -4,9 +4,9 @@ import pytest
 
 from ichweb.imaging.ingest import import_items
 from ichweb.imaging.models import Study
-from ichweb.labeling import services
 from tests.accounts.factories import UserFactory
 from tests.imaging.conftest import phantom_dir  # noqa: F401 -- the session-wide phantom fixture
+from tests.labeling.factories import ProjectFactory
 
 
 @pytest.fixture
@@ -29,12 +29,12 @@ def studies(phantom_dir, db):  # noqa: F811
 
 @pytest.fixture
 def consensus_project(alice, bob, barbara, studies):
-    return services.create_project(lead=alice, name="Consensus", studies=studies, readers=[bob, barbara])
+    return ProjectFactory(lead=alice, name="Consensus", studies=studies, readers=[bob, barbara])
 
 
 @pytest.fixture
 def adjudication_project(alice, bob, barbara, erin, studies):
-    return services.create_project(
+    return ProjectFactory(
         lead=alice,
         name="Prospective",
         studies=studies[:1],

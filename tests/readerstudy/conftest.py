@@ -14,20 +14,21 @@ from PIL import Image
 
 from ichweb.imaging.models import Series
 from ichweb.labeling.models import Case as LabelingCase
-from ichweb.modeling.models import (
-    AtlasEntry,
-    AttentionMap,
-    InferenceJob,
-    ModelVersion,
-    PredictionBasis,
-    SlicePrediction,
-    Stage,
-)
+from ichweb.modeling.models import AtlasEntry, AttentionMap, InferenceJob, ModelVersion, PredictionBasis
 from ichweb.readerstudy import access, services
 from ichweb.readerstudy.models import CaseRead, ReaderStudy
 from ml.labels import LABELS
 from tests.accounts.factories import UserFactory
 from tests.modeling.conftest import gt_phantom_dir, import_with_truth  # noqa: F401 -- session phantoms
+from tests.modeling.factories import (
+    AtlasEntryFactory,
+    AttentionMapFactory,
+    InferenceJobFactory,
+    ModelVersionFactory,
+    PredictionBasisFactory,
+    predictions_on,
+)
+from tests.readerstudy.factories import ReaderStudyFactory
 
 #: The attention map: 255 in a disc of this radius around the centre, 40 (below 20 % of 255) in a ring.
 MAP_CENTRE = (32.0, 32.0)
@@ -83,11 +84,7 @@ def _atlas(version: ModelVersion) -> list[AtlasEntry]:
     for i in range(8):
         for kind, value in (("patch", 20 + i), ("map", 120 + i)):
             (folder / f"{i:05d}_{kind}.png").write_bytes(png(np.full((16, 16), value, np.uint8)))
-        entries.append(
-            AtlasEntry.objects.create(
-                model_version=version, index=i, label="ANY", block="layer4", filter=i, relevance=3, peak=1.0
-            )
-        )
+        entries.append(AtlasEntryFactory(model_version=version, index=i))
     return entries
 
 
@@ -99,39 +96,25 @@ def _write_map(job: InferenceJob, series: Series, index: int, label: str, probab
     (folder / name).write_bytes(png(grey))
     rgba = np.dstack([grey, np.zeros_like(grey), 255 - grey, grey])
     (folder / name.replace("map_", "overlay_")).write_bytes(png(rgba, "RGBA"))
-    return AttentionMap.objects.create(
-        job=job,
-        slice=series.slices.get(index=index),
-        index=index,
-        label=label,
-        arch="tiny",
-        probability=probability,
-        max_value=1.0,
-        area_percent=7.5,
-        file=str((folder / name).relative_to(settings.MEDIA_ROOT)),
+    return AttentionMapFactory(
+        job=job, slice=series.slices.get(index=index), label=label, probability=probability
     )
 
 
 def make_material(series_list: list[Series]) -> Material:
     """A model version with an 8-entry atlas and, on every series, "ANY" maps on slices 2 (positive),
     5 (positive, the most probable) and 1 (below the threshold) and an IPH map on slice 6."""
-    version = ModelVersion.objects.create(
-        name="Sentinel model", directory="runs/sentinel", label_order=list(LABELS), thresholds={"ANY": 0.5}
-    )
+    version = ModelVersionFactory(name="Sentinel model", directory="runs/sentinel", thresholds={"ANY": 0.5})
     entries = _atlas(version)
     for series in series_list:
-        job = InferenceJob.objects.create(
+        job = InferenceJobFactory(
             series=series,
             model_version=version,
-            status=Stage.SUCCEEDED,
             case_probabilities={"ANY": CASE_PROB},
             positive={"ANY": True},
             thresholds={"ANY": 0.5, "IPH": 0.5},
         )
-        SlicePrediction.objects.bulk_create(
-            SlicePrediction(job=job, slice=s, index=s.index, probabilities=[PROB_LOW] * len(LABELS))
-            for s in series.slices.all()
-        )
+        predictions_on(job, [PROB_LOW] * len(LABELS))
         maps = [
             _write_map(job, series, 2, "ANY", PROB_SECOND),
             _write_map(job, series, BEST_SLICE, "ANY", PROB_BEST),
@@ -139,20 +122,18 @@ def make_material(series_list: list[Series]) -> Material:
             _write_map(job, series, 6, "IPH", PROB_OTHER_LABEL),
         ]
         for amap in maps:
-            PredictionBasis.objects.bulk_create(
-                PredictionBasis(
-                    attention_map=amap,
-                    kind=kind,
-                    rank=rank,
-                    entry=entries[rank - 1],
-                    distance=DISTANCES[rank],
-                )
-                for kind, ranks in (
-                    (PredictionBasis.Kind.CANDIDATE, (1, 4, 5, 8)),
-                    (PredictionBasis.Kind.TOP, (1,)),
-                )
-                for rank in ranks
-            )
+            for kind, ranks in (
+                (PredictionBasis.Kind.CANDIDATE, (1, 4, 5, 8)),
+                (PredictionBasis.Kind.TOP, (1,)),
+            ):
+                for rank in ranks:
+                    PredictionBasisFactory(
+                        attention_map=amap,
+                        kind=kind,
+                        rank=rank,
+                        entry=entries[rank - 1],
+                        distance=DISTANCES[rank],
+                    )
     media = Path(settings.MEDIA_ROOT)
     files = [*(media / "predictions").rglob("*.png"), *(version.atlas_folder / "images").glob("*.png")]
     return Material(version, tuple(p.read_bytes() for p in files))
@@ -173,16 +154,14 @@ def model_material(truth_cases) -> Material:
 @pytest.fixture
 def study(alice, carol, rita, truth_cases, model_material) -> ReaderStudy:
     """A locked-answers study of the six cases, carol and rita taking part and merging points."""
-    created, _ = services.create_study(
+    return ReaderStudyFactory(
         lead=alice,
         name="Retrospective readers",
-        cohort_name="Phantom test set",
         cases=truth_cases,
         participants=[carol, rita],
         consensus=[carol, rita],
         model_version=model_material.version,
     )
-    return created
 
 
 def read_all(study: ReaderStudy, user, confidence: int = 80, *, call=None, limit: int | None = None) -> None:
