@@ -44,8 +44,12 @@ test-frontend: frontend
 test-services: setup
 	DATABASE_URL=$(SERVICES_DATABASE_URL) CELERY_BROKER_URL=$(SERVICES_BROKER_URL) $(BIN)/python -m pytest -m "services or pg"
 
-lint: setup
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+# The guard rails CI runs (and .pre-commit-config.yaml before each commit): style, types, layering, TypeScript.
+lint: setup frontend/node_modules/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 	cd frontend && npm run --silent typecheck
 
 format: setup
