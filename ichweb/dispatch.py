@@ -1,4 +1,4 @@
-"""Every message ICHweb sends to its workers leaves through here (docs/architecture.md, "How a task travels").
+"""Every message ICHweb sends to its workers leaves through here (docs/architecture.md, "Queues and workers").
 
 A message names its task (``TASK_*``, checked against the registered tasks by a test) and a queue *kind*,
 ``"default"`` or ``"gpu"``; the queue it goes to is the kind's setting (``ICHWEB_DEFAULT_QUEUE``,
