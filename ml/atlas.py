@@ -139,6 +139,12 @@ def relevance_counts_many(order_labels: ArrayLike, valid: ArrayLike | None = Non
 # -------------------------------------------------------------------------------------------- entries
 
 
+def _box(values: Any) -> tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)`` as Python ints, from a JSON list or an array row."""
+    x0, y0, x1, y1 = (int(v) for v in values)
+    return x0, y0, x1, y1
+
+
 @dataclass(frozen=True)
 class AtlasEntry:
     """One atlas feature for one label, shown with the filter's top training image.
@@ -181,7 +187,7 @@ class AtlasEntry:
             activation=float(data["activation"]),
             case_id=str(data["case_id"]),
             slice_index=int(data["slice_index"]),
-            box=tuple(int(v) for v in data["box"]),  # type: ignore[arg-type]
+            box=_box(data["box"]),
         )
 
 
@@ -499,7 +505,7 @@ class AtlasBuilder:
                         activation=float(top_value[f]),
                         case_id=case_id,
                         slice_index=slice_index,
-                        box=tuple(int(v) for v in boxes[f]),  # type: ignore[arg-type]
+                        box=_box(boxes[f]),
                     )
                 )
                 rows.append(int(f))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -224,4 +225,6 @@ def noise_variant(
     """The standard HU slices, or denoised ones: the scanner's series when given, else ``denoise(hu)``."""
     if not use_denoised:
         return hu
-    return scanner_denoised if scanner_denoised is not None else denoise(hu)
+    if scanner_denoised is not None:
+        return scanner_denoised
+    return denoise(cast("NDArray[np.integer] | NDArray[np.floating]", hu))  # HU: integer or float

@@ -213,7 +213,7 @@ def _manifest(models: Mapping[str, nn.Module], meta: BundleMeta) -> dict[str, An
     if unknown:
         raise BundleError(f"pretrained records for archs not in the bundle: {sorted(unknown)}")
     pretrained = {
-        arch: (dict(meta.pretrained[arch]) if meta.pretrained[arch] is not None else None)
+        arch: (dict(record) if (record := meta.pretrained[arch]) is not None else None)
         for arch in models
         if arch in meta.pretrained
     }
@@ -279,7 +279,7 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
     if not path.is_file():
         raise BundleError(f"{path} not found: not a model bundle")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise BundleError(f"{path} is not valid JSON: {exc}") from None
     if manifest.get("format_version") != FORMAT_VERSION:

@@ -22,7 +22,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -98,7 +98,7 @@ class CaseData:
 
 def _array(value: NDArray[np.int16] | Path) -> NDArray[np.int16]:
     if isinstance(value, Path):
-        return np.load(value, mmap_mode="r")
+        return cast(NDArray[np.int16], np.load(value, mmap_mode="r"))
     return value
 
 

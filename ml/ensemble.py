@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -45,7 +46,7 @@ def average(probs: Sequence[ArrayLike]) -> NDArray[np.float64]:
     Returns:
         ``(N, C)`` float64.
     """
-    return _stack(probs).mean(axis=0)
+    return cast(NDArray[np.float64], _stack(probs).mean(axis=0))
 
 
 def weighted_average(probs: Sequence[ArrayLike], weights: ArrayLike) -> NDArray[np.float64]:
@@ -66,7 +67,7 @@ def weighted_average(probs: Sequence[ArrayLike], weights: ArrayLike) -> NDArray[
     if (w < 0).any() or (w.sum(axis=0) <= 0).any():
         raise ValueError("weights must be non-negative with a positive sum for every class")
     w = w / w.sum(axis=0)
-    return np.einsum("mc,mnc->nc", w, stacked)
+    return cast(NDArray[np.float64], np.einsum("mc,mnc->nc", w, stacked))
 
 
 def vote_fraction(probs: Sequence[ArrayLike], thresholds: ArrayLike) -> NDArray[np.float64]:
@@ -88,7 +89,7 @@ def vote_fraction(probs: Sequence[ArrayLike], thresholds: ArrayLike) -> NDArray[
                 f"per-model thresholds must be {(stacked.shape[0], stacked.shape[2])}, got {t.shape}"
             )
         t = t[:, None, :]
-    return (stacked >= t).mean(axis=0)
+    return cast(NDArray[np.float64], (stacked >= t).mean(axis=0))
 
 
 def majority_vote(probs: Sequence[ArrayLike], thresholds: ArrayLike) -> NDArray[np.uint8]:
@@ -118,4 +119,4 @@ def case_probabilities(slice_probs: ArrayLike) -> NDArray[np.float64]:
     p = np.asarray(slice_probs, dtype=np.float64)
     if p.ndim != 2 or p.shape[0] == 0:
         raise ValueError(f"slice_probs must be (Z >= 1, C), got {p.shape}")
-    return p.max(axis=0)
+    return cast(NDArray[np.float64], p.max(axis=0))

@@ -228,7 +228,7 @@ def predict_case(
     for arch, model in models.items():
         t0 = time.perf_counter()
         was_training = model.training
-        model.eval().to(dev, memory_format=torch.channels_last)
+        model.eval().to(dev, memory_format=torch.channels_last)  # type: ignore[call-overload]  # the stubs lack Module.to(device, memory_format=)
         try:
             per_net[arch] = _net_probabilities(
                 model, volumes[int(input_size[arch])], degree[arch], batch_size, dev

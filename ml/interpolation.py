@@ -30,7 +30,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     import torch
 
     Stack = TypeVar("Stack", NDArray[np.floating[Any]], torch.Tensor)
+    #: A float stack of either kind, where the kind is only known at run time.
+    FloatStack: TypeAlias = NDArray[np.floating[Any]] | torch.Tensor
 else:
     Stack = TypeVar("Stack")
 
@@ -74,20 +76,19 @@ INFERENCE_BETAS: dict[int, tuple[float, ...]] = {
 DEGREE_BY_ARCH: dict[str, int] = {"vgg16": 5, "resnet50": 3, "inception_v3": 5, "inception_resnet_v2": 3}
 
 
-def _is_numpy(x: object) -> bool:
-    return isinstance(x, np.ndarray)
-
-
-def _as_float(volume: Stack | ArrayLike) -> Stack:
-    if _is_numpy(volume):
-        arr = volume
-        return arr if np.issubdtype(arr.dtype, np.floating) else arr.astype(np.float32)  # type: ignore[union-attr, return-value]
+def _as_float(volume: torch.Tensor | ArrayLike) -> NDArray[np.floating[Any]] | torch.Tensor:
+    """A float array or tensor: a tensor stays a tensor, anything else becomes a numpy array."""
+    if isinstance(volume, np.ndarray):
+        return volume if np.issubdtype(volume.dtype, np.floating) else volume.astype(np.float32)
     if type(volume).__module__.startswith("torch"):
-        return volume if volume.is_floating_point() else volume.float()  # type: ignore[union-attr, return-value]
-    return np.asarray(volume, dtype=np.float32)  # type: ignore[return-value]
+        tensor = cast("torch.Tensor", volume)
+        return tensor if tensor.is_floating_point() else tensor.float()
+    return np.asarray(volume, dtype=np.float32)
 
 
-def _mix(volume: Stack, rows: Sequence[int], partners: Sequence[int], betas: Sequence[float]) -> Stack:
+def _mix(
+    volume: FloatStack, rows: Sequence[int], partners: Sequence[int], betas: Sequence[float]
+) -> FloatStack:
     """``b_k x_{rows_k} + (1 - b_k) x_{partners_k}`` for every k, vectorised over the first axis.
 
     The same products and sum with fewer passes over memory: a numpy index list that repeats one slice
@@ -95,25 +96,25 @@ def _mix(volume: Stack, rows: Sequence[int], partners: Sequence[int], betas: Seq
     gathered once and scaled in place. A tensor is mixed on its own device.
     """
     shape = (len(betas),) + (1,) * (volume.ndim - 1)
-    if _is_numpy(volume):
-        b: Any = np.asarray(betas, dtype=volume.dtype).reshape(shape)
-        out: Any = _scaled(volume, rows, b)
+    if isinstance(volume, np.ndarray):
+        b = np.asarray(betas, dtype=volume.dtype).reshape(shape)
+        out = _scaled(volume, rows, b)
         out += _scaled(volume, partners, 1 - b)
         return out
     import torch
 
-    b = torch.as_tensor(betas, dtype=volume.dtype, device=volume.device).reshape(shape)
+    bt = torch.as_tensor(betas, dtype=volume.dtype, device=volume.device).reshape(shape)
     rows_i = torch.as_tensor(rows, dtype=torch.long, device=volume.device)
     partners_i = torch.as_tensor(partners, dtype=torch.long, device=volume.device)
-    return volume[rows_i].mul_(b).add_(volume[partners_i].mul_(1 - b))
+    return volume[rows_i].mul_(bt).add_(volume[partners_i].mul_(1 - bt))
 
 
 def _scaled(volume: NDArray[Any], rows: Sequence[int], b: NDArray[Any]) -> NDArray[Any]:
     """``b * volume[rows]`` as a new array, without a gathered copy when ``rows`` repeats one index."""
     if len(rows) and all(r == rows[0] for r in rows):
-        return np.multiply(volume[rows[0] : rows[0] + 1], b)
+        return cast(NDArray[Any], np.multiply(volume[rows[0] : rows[0] + 1], b))
     gathered = volume[np.asarray(rows, dtype=np.intp)]
-    return np.multiply(gathered, b, out=gathered)
+    return cast(NDArray[Any], np.multiply(gathered, b, out=gathered))
 
 
 def sample_beta(rng: np.random.Generator, low: float = BETA_RANGE[0], high: float = BETA_RANGE[1]) -> float:
@@ -166,9 +167,27 @@ def _check_training(volume: Any, labels: Any, betas: tuple[float, float]) -> Non
         raise ValueError(f"the edge rule needs two different b, got {betas}")
 
 
+# The overloads say what the implementation does: a tensor gives tensors, numpy or array-like input numpy
+# arrays, for the images and the labels each.
+@overload
 def interpolate_training(
-    volume: Stack | ArrayLike, labels: Stack | ArrayLike, s: int, betas: tuple[float, float]
-) -> list[tuple[Stack, Stack]]:
+    volume: Stack, labels: Stack, s: int, betas: tuple[float, float]
+) -> list[tuple[Stack, Stack]]: ...
+@overload
+def interpolate_training(
+    volume: torch.Tensor, labels: ArrayLike, s: int, betas: tuple[float, float]
+) -> list[tuple[torch.Tensor, NDArray[np.floating[Any]]]]: ...
+@overload
+def interpolate_training(
+    volume: ArrayLike, labels: torch.Tensor, s: int, betas: tuple[float, float]
+) -> list[tuple[NDArray[np.floating[Any]], torch.Tensor]]: ...
+@overload
+def interpolate_training(
+    volume: ArrayLike, labels: ArrayLike, s: int, betas: tuple[float, float]
+) -> list[tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]]]]: ...
+def interpolate_training(
+    volume: torch.Tensor | ArrayLike, labels: torch.Tensor | ArrayLike, s: int, betas: tuple[float, float]
+) -> Sequence[tuple[FloatStack, FloatStack]]:  # a list; the overloads give its element types
     """The two interpolated training (image, label) pairs of slice ``s`` (M4, with the edge rule).
 
     Args:
@@ -186,12 +205,28 @@ def interpolate_training(
     return [(images[k], targets[k]) for k in range(len(images))]
 
 
+@overload
 def interpolate_training_volume(
-    volume: Stack | ArrayLike,
-    labels: Stack | ArrayLike,
+    volume: Stack, labels: Stack, betas: tuple[float, float], slices: Sequence[int] | None = None
+) -> tuple[Stack, Stack]: ...
+@overload
+def interpolate_training_volume(
+    volume: torch.Tensor, labels: ArrayLike, betas: tuple[float, float], slices: Sequence[int] | None = None
+) -> tuple[torch.Tensor, NDArray[np.floating[Any]]]: ...
+@overload
+def interpolate_training_volume(
+    volume: ArrayLike, labels: torch.Tensor, betas: tuple[float, float], slices: Sequence[int] | None = None
+) -> tuple[NDArray[np.floating[Any]], torch.Tensor]: ...
+@overload
+def interpolate_training_volume(
+    volume: ArrayLike, labels: ArrayLike, betas: tuple[float, float], slices: Sequence[int] | None = None
+) -> tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
+def interpolate_training_volume(
+    volume: torch.Tensor | ArrayLike,
+    labels: torch.Tensor | ArrayLike,
     betas: tuple[float, float],
     slices: Sequence[int] | None = None,
-) -> tuple[Stack, Stack]:
+) -> tuple[FloatStack, FloatStack]:
     """All interpolated training images and labels of a volume (or of ``slices``), vectorised (M4).
 
     Returns:
@@ -229,7 +264,7 @@ def inference_weights(degree: int) -> NDArray[np.float64]:
     """Weights of the ``degree`` images of one slice: ``[1, b1, b1, b2, b2, ...] / sum`` (M4, module doc)."""
     raw = [1.0] + [b for b in inference_betas(degree) for _ in range(2)]
     w = np.asarray(raw, dtype=np.float64)
-    return w / w.sum()
+    return cast(NDArray[np.float64], w / w.sum())
 
 
 def _neighbours(s: int, n_slices: int) -> tuple[int, int]:
@@ -239,9 +274,17 @@ def _neighbours(s: int, n_slices: int) -> tuple[int, int]:
     return previous, following
 
 
+@overload
 def interpolated_batch(
-    volume: Stack | ArrayLike, degree: int, slices: Sequence[int] | None = None
-) -> tuple[Stack, NDArray[np.float64]]:
+    volume: torch.Tensor, degree: int, slices: Sequence[int] | None = None
+) -> tuple[torch.Tensor, NDArray[np.float64]]: ...
+@overload
+def interpolated_batch(
+    volume: ArrayLike, degree: int, slices: Sequence[int] | None = None
+) -> tuple[NDArray[np.floating[Any]], NDArray[np.float64]]: ...
+def interpolated_batch(
+    volume: torch.Tensor | ArrayLike, degree: int, slices: Sequence[int] | None = None
+) -> tuple[FloatStack, NDArray[np.float64]]:
     """The inference images of every slice of a case (or of ``slices``) as one batch (M4).
 
     Args:
@@ -276,7 +319,17 @@ def interpolated_batch(
     return _mix(vol, rows, partners, bs), weights
 
 
-def inference_images(volume: Stack | ArrayLike, s: int, degree: int) -> tuple[Stack, NDArray[np.float64]]:
+@overload
+def inference_images(
+    volume: torch.Tensor, s: int, degree: int
+) -> tuple[torch.Tensor, NDArray[np.float64]]: ...
+@overload
+def inference_images(
+    volume: ArrayLike, s: int, degree: int
+) -> tuple[NDArray[np.floating[Any]], NDArray[np.float64]]: ...
+def inference_images(
+    volume: torch.Tensor | ArrayLike, s: int, degree: int
+) -> tuple[FloatStack, NDArray[np.float64]]:
     """The ``degree`` images that predict slice ``s``, and their weights (M4).
 
     Order: ``x_s``, then for each ``b`` of ``INFERENCE_BETAS[degree]``: ``b x_s + (1-b) x_{s-1}`` and
@@ -309,4 +362,6 @@ def combine_slices(probabilities: ArrayLike, weights: ArrayLike) -> NDArray[np.f
     p = np.asarray(probabilities, dtype=np.float64)
     if w.ndim != 2 or p.ndim != 2 or p.shape[0] != w.size:
         raise ValueError(f"need probabilities (Z*n, C) and weights (Z, n), got {p.shape} and {w.shape}")
-    return np.einsum("zn,znc->zc", w, p.reshape(w.shape[0], w.shape[1], p.shape[1]))
+    return cast(
+        NDArray[np.float64], np.einsum("zn,znc->zc", w, p.reshape(w.shape[0], w.shape[1], p.shape[1]))
+    )

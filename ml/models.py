@@ -28,7 +28,7 @@ import os
 import pickle
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -176,7 +176,7 @@ class TinyCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.features(x)
         if self.pooling == "avg":
-            return self.fc(torch.flatten(features.mean(dim=(2, 3)), 1))
+            return cast(torch.Tensor, self.fc(torch.flatten(features.mean(dim=(2, 3)), 1)))
         maps = F.conv2d(features, self.fc.weight[:, :, None, None], self.fc.bias)
         return log_mean_exp_pool(maps)
 
@@ -199,6 +199,7 @@ class VGG16GAP(nn.Module):
                 module.inplace = False
             elif isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                assert module.bias is not None  # make_layers' convolutions have a bias
                 nn.init.zeros_(module.bias)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(512, n_outputs)
@@ -206,7 +207,7 @@ class VGG16GAP(nn.Module):
         nn.init.zeros_(self.classifier.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+        return cast(torch.Tensor, self.classifier(torch.flatten(self.avgpool(self.features(x)), 1)))
 
 
 def _resnet(name: str, n_outputs: int, lewicki: bool = False) -> nn.Module:
@@ -218,7 +219,7 @@ def _resnet(name: str, n_outputs: int, lewicki: bool = False) -> nn.Module:
         model.fc = nn.Sequential(nn.Linear(n_features, 256), nn.ReLU(), nn.Linear(256, n_outputs))
     else:
         model.fc = nn.Linear(n_features, n_outputs)
-    return model
+    return cast(nn.Module, model)
 
 
 def _inception_v3(n_outputs: int) -> nn.Module:
@@ -228,7 +229,7 @@ def _inception_v3(n_outputs: int) -> nn.Module:
     # The paper's head is GAP -> FC -> sigmoid; torchvision's extra dropout is removed.
     model.dropout = nn.Identity()
     model.fc = nn.Linear(model.fc.in_features, n_outputs)
-    return model
+    return cast(nn.Module, model)
 
 
 def _inception_resnet_v2(n_outputs: int) -> nn.Module:

@@ -13,9 +13,10 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -47,8 +48,10 @@ class SeriesInfo:
 
 
 def _floats(value: object, n: int) -> NDArray[np.float64] | None:
+    if not isinstance(value, Iterable):
+        return None
     try:
-        out = np.array([float(v) for v in value], dtype=np.float64)  # type: ignore[attr-defined]
+        out = np.array([float(v) for v in value], dtype=np.float64)
     except (TypeError, ValueError):
         return None
     return out if out.shape == (n,) else None
@@ -63,7 +66,7 @@ def _hu(ds: Any) -> NDArray[np.int16]:
     else:
         hu = np.rint(pixels.astype(np.float32) * slope + intercept)
     info = np.iinfo(np.int16)
-    return np.clip(hu, info.min, info.max).astype(np.int16)
+    return cast(NDArray[np.int16], np.clip(hu, info.min, info.max).astype(np.int16))
 
 
 def read_series(path: str | Path) -> tuple[NDArray[np.int16], SeriesInfo]:
@@ -96,9 +99,10 @@ def read_series(path: str | Path) -> tuple[NDArray[np.int16], SeriesInfo]:
         raise SeriesError(f"{folder} holds {len(uids)} series ({', '.join(uids)}): give one series folder")
     orientation = _floats(items[0][1].get("ImageOrientationPatient"), 6)
     positions = [_floats(ds.get("ImagePositionPatient"), 3) for _, ds in items]
-    if orientation is not None and all(p is not None for p in positions):
+    known = [p for p in positions if p is not None]
+    if orientation is not None and len(known) == len(positions):
         normal = np.cross(orientation[:3], orientation[3:])
-        z = np.array([float(p @ normal) for p in positions])  # type: ignore[operator]
+        z = np.array([float(p @ normal) for p in known])
         order = np.argsort(z, kind="stable")
     else:
         z = np.full(len(items), np.nan)

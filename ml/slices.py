@@ -261,10 +261,10 @@ class SliceBatchSampler(Sampler[list[SliceKey]]):
     def label_rates(self) -> NDArray[np.float64]:
         """Expected share of positive images per label in the batches (the data's own for the shuffle)."""
         labels = self.dataset.item_labels().astype(np.float64)
-        overall = labels.mean(axis=0) if len(labels) else np.zeros(labels.shape[1])
+        overall: NDArray[np.float64] = labels.mean(axis=0) if len(labels) else np.zeros(labels.shape[1])
         if not self.n_positive:
             return overall
-        balanced = np.mean([labels[pool].mean(axis=0) for pool in self._pools], axis=0)
+        balanced: NDArray[np.float64] = np.mean([labels[pool].mean(axis=0) for pool in self._pools], axis=0)
         f = self.n_positive / self.batch_size
         return f * balanced + (1 - f) * overall
 

@@ -145,7 +145,9 @@ def train_arch(
     return model, _summary(state), list(state.history)
 
 
-def trained_arch(recipe: Recipe, arch: str, out_dir: str | Path) -> tuple[nn.Module, dict[str, Any], list]:
+def trained_arch(
+    recipe: Recipe, arch: str, out_dir: str | Path
+) -> tuple[nn.Module, dict[str, Any], list[dict[str, Any]]]:
     """The finished arch from its checkpoint (for an assembly step run apart from training).
 
     Raises:

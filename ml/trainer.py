@@ -388,7 +388,7 @@ class ArchTrainer:
                 logits = self.model(self.run.to_device(images))
             loss = self.loss_fn(logits.float(), targets.to(self.run.device))
             self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
+            self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
             self.scaler.step(self.optimizer)
             self.scaler.update()
             if isinstance(self.scheduler, torch.optim.lr_scheduler.OneCycleLR):

@@ -54,7 +54,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, TextIO, cast
 from urllib.parse import urlparse
 
 import torch
@@ -156,7 +156,8 @@ def _timm_cache_file(name: str) -> Path | None:
     if cfg is None:
         raise ValueError(f"timm has no pretrained config {name!r}")
     if not cfg.hf_hub_id:
-        return _torchvision_cache_file(cfg.url) if cfg.url else None
+        # The stubs allow a (url, ...) tuple; timm downloads url as one string, as this does.
+        return _torchvision_cache_file(cast(str, cfg.url)) if cfg.url else None
     from huggingface_hub import try_to_load_from_cache
 
     repo, _, revision = cfg.hf_hub_id.partition("@")
@@ -317,9 +318,9 @@ def load_imagenet_weights(
         if not path.is_file():
             raise FileNotFoundError(f"no weights file at {path}")
         return _load_file(model, arch, path)
-    path = imagenet_file(arch)
-    if path is not None:
-        return _load_file(model, arch, path)
+    local = imagenet_file(arch)
+    if local is not None:
+        return _load_file(model, arch, local)
     folder = os.environ.get(ENV_WEIGHTS_DIR)
     names = " or ".join(f"{stem}.pth" for stem in imagenet_stems(arch))
     where = f"no {names} in {ENV_WEIGHTS_DIR}={folder}" if folder else f"{ENV_WEIGHTS_DIR} unset"
@@ -422,7 +423,7 @@ def verify(folder: str | Path, archs: Sequence[str] = (), *, log: TextIO | None 
     root = Path(folder)
     sums_path = root / SUMS_FILE
     if not sums_path.is_file():
-        problems = [
+        problems: list[str] = [
             f"{sums_path}: not found (fetch the folder with python -m ml.weights fetch --dest {root})"
         ]
         print(f"FAILED {problems[0]}", file=out)
@@ -432,7 +433,7 @@ def verify(folder: str | Path, archs: Sequence[str] = (), *, log: TextIO | None 
     except PretrainedWeightsError as exc:
         print(f"FAILED {exc}", file=out)
         return [str(exc)]
-    problems: list[str] = []
+    problems = []
     for arch in archs:
         if f"{arch}.pth" not in sums:
             problems.append(f"{arch}.pth is not listed in {sums_path}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -274,7 +275,8 @@ class HeadModel:
         p = z_profile(a, 0.28, 0.06)
         if p > 0:
             rows, cols, dx, dy = f.local(0.0, -8 * sf, 16 * sf)
-            star = 10.0 * sf * p * (1 + 0.3 * np.cos(5 * np.arctan2(dy, dx) + np.pi / 2))
+            # float32 like dx and dy: Python scalars keep an array's dtype (NEP 50); the stubs say float64.
+            star = cast(F32, 10.0 * sf * p * (1 + 0.3 * np.cos(5 * np.arctan2(dy, dx) + np.pi / 2)))
             Patch(rows, cols, soft(star - norm2(dx, dy), f.px)).union_into(out)
         p = z_profile(a, 0.34, 0.08)
         if p > 0:
@@ -360,10 +362,10 @@ class HeadModel:
         if roof > 0:
             tex = self.wiggle.at(a + 0.5)
             for side in (-1.0, 1.0):
-                patch = ellipse(f, side * 20 * sf, -(self.inner_radius(a) - 12), 13 * sf, 7 * sf)
-                if patch is not None:
-                    frac = np.clip(roof * (0.12 + 0.12 * tex[patch.rows, patch.cols]), 0, 1)
-                    Patch(patch.rows, patch.cols, patch.alpha * frac).paint(hu, np.float32(700.0))
+                orbit = ellipse(f, side * 20 * sf, -(self.inner_radius(a) - 12), 13 * sf, 7 * sf)
+                if orbit is not None:
+                    frac = np.clip(roof * (0.12 + 0.12 * tex[orbit.rows, orbit.cols]), 0, 1)
+                    Patch(orbit.rows, orbit.cols, orbit.alpha * frac).paint(hu, np.float32(700.0))
 
     def _face(self, hu: F32, a: float, cavity: F32) -> None:
         """Below the anterior cranial fossa: soft tissue, orbits, ethmoid/sphenoid air, maxillary sinuses."""

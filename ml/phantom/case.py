@@ -12,7 +12,7 @@ inside the lesion even for a crescent.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -243,7 +243,7 @@ def _render(
 def _scanner_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:
     """Gaussian noise of SD ``sigma``, slightly correlated in-plane (blurred, then rescaled)."""
     noise = rng.standard_normal(shape, dtype=np.float32)
-    noise = ndimage.gaussian_filter(noise, sigma=(0.0, 0.6, 0.6), truncate=3.0)
+    noise = cast(NDArray[np.float32], ndimage.gaussian_filter(noise, sigma=(0.0, 0.6, 0.6), truncate=3.0))
     noise *= np.float32(sigma / float(noise.std()))
     return noise
 

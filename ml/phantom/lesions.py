@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -158,7 +158,8 @@ class Intraparenchymal(Lesion):
         bumps = np.ones_like(u)
         for k, amp, ph in p["harmonics"]:
             bumps += np.float32(amp) * np.cos(np.float32(k) * phi + np.float32(ph))
-        return rows, cols, np.sqrt(u * u + v * v) / bumps
+        # float32 like u, v and bumps; the stubs widen the division to float64.
+        return rows, cols, cast(F32, np.sqrt(u * u + v * v) / bumps)
 
     def _blob(self, head: HeadModel, sl: SliceAnatomy, grow: float) -> Patch | None:
         p = self.params

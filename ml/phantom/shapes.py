@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,7 +37,7 @@ class Patch:
     cols: slice
     alpha: F32
 
-    def paint(self, image: F32, value: F32 | float, strength: float = 1.0) -> None:
+    def paint(self, image: F32, value: F32 | np.float32 | float, strength: float = 1.0) -> None:
         """Blend ``value`` into ``image`` in place with fraction ``strength * alpha``."""
         view = image[self.rows, self.cols]
         view += (self.alpha * np.float32(strength)) * (value - view)
@@ -173,7 +174,7 @@ class SmoothField:
         """The field at height ``a`` (0 skull base, 1 vertex)."""
         w = np.cos(2 * np.pi * self.zf * a + self.zph).astype(np.float32) * self.norm
         # Explicit outer products rather than a BLAS matmul, whose rounding may vary between machines.
-        out = np.multiply.outer(self.rows[:, 0] * w[0], self.cols[:, 0])
+        out = cast(F32, np.multiply.outer(self.rows[:, 0] * w[0], self.cols[:, 0]))
         for k in range(1, len(w)):
             out += np.multiply.outer(self.rows[:, k] * w[k], self.cols[:, k])
         return out

@@ -24,7 +24,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -95,7 +95,9 @@ def write_case(case: PhantomCase, out_dir: str | Path) -> Path:
     text = json.dumps(ground_truth_dict(case), indent=1)
     (case_dir / "ground_truth.json").write_text(text + "\n", encoding="utf-8")
     with open(case_dir / "masks.npz", "wb") as fh:
-        np.savez_compressed(fh, **{f"lesion_{lid}": mask for lid, mask in case.masks.items()})
+        # allow_pickle is numpy's default, named so that mypy does not match the ** dict against it.
+        arrays = {f"lesion_{lid}": mask for lid, mask in case.masks.items()}
+        np.savez_compressed(fh, allow_pickle=True, **arrays)
     return case_dir
 
 
@@ -218,4 +220,4 @@ def read_ground_truth(case_dir: str | Path) -> GroundTruth:
 
 def read_manifest(out_dir: str | Path) -> dict[str, Any]:
     """Read ``manifest.json`` of a dataset folder."""
-    return json.loads((Path(out_dir) / "manifest.json").read_text(encoding="utf-8"))
+    return cast(dict[str, Any], json.loads((Path(out_dir) / "manifest.json").read_text(encoding="utf-8")))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from statistics import NormalDist
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -53,5 +53,6 @@ def descending_counts(
     s_sorted = s[order]
     # The last index of each run of equal scores: one point per distinct threshold, ties entering together.
     last = np.flatnonzero(np.r_[s_sorted[1:] != s_sorted[:-1], True])
-    tp = np.cumsum(y[order])[last]
-    return s_sorted[last], tp, last + 1 - tp
+    # Cumulative counts of a boolean array are numpy's default integer: int64 on 64-bit platforms.
+    tp = cast(NDArray[np.int64], np.cumsum(y[order])[last])
+    return s_sorted[last], tp, cast(NDArray[np.int64], last + 1 - tp)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -204,13 +204,13 @@ def _one_hot_ratings(ratings: ArrayLike, labels: ArrayLike | None) -> NDArray[np
     if r.ndim != 2 or r.shape[0] == 0 or r.shape[1] < 2:
         raise ValueError(f"ratings must be (n_subjects >= 1, n_raters >= 2), got {r.shape}")
     codes, k = _encode(r, labels)
-    return (codes[:, :, None] == np.arange(k)).astype(np.float64)
+    return cast(NDArray[np.float64], (codes[:, :, None] == np.arange(k)).astype(np.float64))
 
 
 def pairwise_agreement_matrix(ratings: ArrayLike) -> NDArray[np.float64]:
     """``(R, R)`` percent agreement of every pair of raters: ``A_rs = mean_i [x_ir == x_is]``."""
     one_hot = _one_hot_ratings(ratings, None)
-    return np.einsum("irk,isk->rs", one_hot, one_hot) / one_hot.shape[0]
+    return cast(NDArray[np.float64], np.einsum("irk,isk->rs", one_hot, one_hot) / one_hot.shape[0])
 
 
 def mean_pairwise_agreement(ratings: ArrayLike) -> float:
@@ -228,8 +228,8 @@ def pairwise_kappa_matrix(ratings: ArrayLike, labels: ArrayLike | None = None) -
     used one single, same category), with one ``UndefinedKappaWarning`` for the matrix.
     """
     one_hot = _one_hot_ratings(ratings, labels)
-    observed = np.einsum("irk,isk->rs", one_hot, one_hot) / one_hot.shape[0]
-    margins = one_hot.mean(axis=0)
+    observed: NDArray[np.float64] = np.einsum("irk,isk->rs", one_hot, one_hot) / one_hot.shape[0]
+    margins: NDArray[np.float64] = one_hot.mean(axis=0)
     expected = margins @ margins.T
     with np.errstate(invalid="ignore", divide="ignore"):
         kappa = (observed - expected) / (1 - expected)

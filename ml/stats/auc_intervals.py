@@ -6,7 +6,7 @@ Part of ``ml.stats``; import the names from there."""
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -67,7 +67,7 @@ def _draw_indices(
     members = np.r_[np.flatnonzero(y), np.flatnonzero(~y)]
     high = np.where(y, n_pos, n - n_pos)
     offset = np.where(y, 0, n_pos)
-    return members[offset + rng.integers(0, high, size=(n_rows, n))]
+    return cast(NDArray[np.intp], members[offset + rng.integers(0, high, size=(n_rows, n))])
 
 
 def bootstrap_indices(
@@ -127,7 +127,7 @@ def bootstrap_aucs(y_true: ArrayLike, scores: ArrayLike, indices: ArrayLike) -> 
     twice_wins = (pos * (2 * (np.cumsum(neg, axis=1) - neg) + neg)).sum(axis=1)
     n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        aucs = twice_wins / (2.0 * n_pos * n_neg)
+        aucs: NDArray[np.float64] = twice_wins / (2.0 * n_pos * n_neg)
     aucs[(n_pos == 0) | (n_neg == 0)] = np.nan
     return aucs
 
