@@ -40,7 +40,7 @@ SERVER_ERROR = (
 class RuleError(ValueError):
     """A request that breaks a rule (HTTP 400); ``field`` names the input at fault."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
 
     def __init__(self, message: str, field: str = "detail") -> None:
         super().__init__(message)

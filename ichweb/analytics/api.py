@@ -112,7 +112,7 @@ class AnalyticsViewSet(viewsets.ViewSet):
 
     @extend_schema(responses={200: dict})
     @action(detail=False, methods=["get"])
-    def options(self, request: Request) -> Response:
+    def options(self, request: Request) -> Response:  # type: ignore[override]  # the API's /options/ action shadows View.options
         """What the dashboards can be filtered by."""
         versions = ModelVersion.objects.all()
         rows = [{"id": v.pk, "name": v.name, "is_active": v.is_active} for v in versions]

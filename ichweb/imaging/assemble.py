@@ -79,9 +79,9 @@ def plan_series(items: list[tuple[str, CtSlice]]) -> tuple[SeriesPlan | None, di
         big = np.flatnonzero(gaps > GAP_FACTOR * spacing)
         if big.size:
             missing = int(sum(round(gaps[i] / spacing) - 1 for i in big))
-            where = ", ".join(f"{pos[i]:.1f}-{pos[i + 1]:.1f} mm" for i in big[:5])
+            gaps_at = ", ".join(f"{pos[i]:.1f}-{pos[i + 1]:.1f} mm" for i in big[:5])
             warnings.append(
-                {"code": "missing_slices", "message": f"about {missing} slice(s) missing (gaps at {where})"}
+                {"code": "missing_slices", "message": f"about {missing} slice(s) missing (gaps at {gaps_at})"}
             )
         if (gaps.max() - gaps.min()) > UNEVEN_FRACTION * spacing and not big.size:
             warnings.append(

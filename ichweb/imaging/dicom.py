@@ -281,7 +281,7 @@ class CtSlice:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.hu.shape  # type: ignore[return-value]
+        return self.hu.shape
 
 
 def make_pseudonymiser(secret: str) -> Anonymizer:
@@ -304,7 +304,7 @@ def pseudonymise_uid(uid: str, pseudonymiser: Anonymizer) -> str:
 
 def _float_list(value: object, n: int) -> np.ndarray | None:
     try:
-        out = np.array([float(v) for v in value], dtype=np.float64)  # type: ignore[attr-defined]
+        out = np.array([float(v) for v in value], dtype=np.float64)  # type: ignore[attr-defined]  # any DICOM value; non-iterables are caught below
     except (TypeError, ValueError):
         return None
     return out if out.shape == (n,) else None
@@ -426,7 +426,7 @@ def read_ct_slice(path: Path, pseudonymiser: Anonymizer | None, deid_path: Path)
         if truncation is not None:
             return truncation.refusal()
         return _sentence(
-            f"the pixel data cannot be decoded ({type(exc).__name__}: {_quote(exc)})",
+            f"the pixel data cannot be decoded ({type(exc).__name__}: {_quote(str(exc))})",
             "re-export it from the PACS, uncompressed if the PACS allows it",
         )
     if pixels.ndim != 2:
@@ -476,14 +476,14 @@ def _empty_or_truncated(truncation: Truncation) -> Refusal:
 
 def _int_or_none(value: object) -> int | None:
     try:
-        return int(value)  # type: ignore[call-overload]
+        return int(value)  # type: ignore[call-overload]  # any DICOM value; bad ones are caught below
     except (TypeError, ValueError):
         return None
 
 
 def _float_or_none(value: object) -> float | None:
     try:
-        return float(value)  # type: ignore[arg-type]
+        return float(value)  # type: ignore[arg-type]  # any DICOM value; bad ones are caught below
     except (TypeError, ValueError):
         return None
 

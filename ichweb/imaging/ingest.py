@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -434,7 +435,7 @@ def upload_root(job: ImportJob) -> Path:
     return Path(settings.MEDIA_ROOT) / job.upload_dir
 
 
-def create_upload_job(named_files: list[tuple[str, object]], *, user, source: str) -> ImportJob:
+def create_upload_job(named_files: list[tuple[str, UploadedFile]], *, user, source: str) -> ImportJob:
     """Save uploaded files (name as given, Django UploadedFile) for a job; the import runs later."""
     job = ImportJob.objects.create(created_by=user, source=source, upload_dir=f"uploads/{uuid.uuid4().hex}")
     root = upload_root(job)
@@ -444,7 +445,7 @@ def create_upload_job(named_files: list[tuple[str, object]], *, user, source: st
     for i, (name, uploaded) in enumerate(named_files):
         target = root / f"{i:05d}"
         with target.open("wb") as out:
-            for chunk in uploaded.chunks():  # type: ignore[attr-defined]
+            for chunk in uploaded.chunks():
                 out.write(chunk)
                 total += len(chunk)
         names.append(name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -40,7 +41,9 @@ class ImportJob(models.Model):
     #: Where the uploaded files wait for the worker (relative to MEDIA_ROOT); removed after the import.
     upload_dir = models.CharField(max_length=255, blank=True)
     #: The studies this import created or found already imported.
-    studies = models.ManyToManyField("Study", related_name="import_jobs", blank=True)
+    studies: models.ManyToManyField[Study, Any] = models.ManyToManyField(
+        "Study", related_name="import_jobs", blank=True
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -26,7 +26,8 @@ def label_name(code: str) -> str:
 def label_choices(name: str, codes: Iterable[str]) -> type[models.TextChoices]:
     """``TextChoices`` of ``codes`` of ``ml.labels`` (stored as the codes themselves), named by
     ``label_name``: the project's one label vocabulary, in Django's terms."""
-    return models.TextChoices(name, [(code, (code, label_name(code))) for code in codes], module=__name__)
+    members = [(code, (code, label_name(code))) for code in codes]
+    return models.TextChoices(name, members, module=__name__)  # type: ignore[call-overload]  # functional Enum API: stubs type only the one-name form
 
 
 #: The five subtypes (``ml.labels.SUBTYPES``, in its order: the labeling keys 1-5).

@@ -58,7 +58,7 @@ def standard_series(study: Study) -> Series:
     return series
 
 
-def label_matrix(rows: Iterable[SubtypeFlags], n_slices: int) -> np.ndarray:
+def label_matrix(rows: Iterable[SliceLabel | GroundTruthSlice], n_slices: int) -> np.ndarray:
     """``(n_slices, 6)`` 0/1 in ``ml.labels.LABELS`` order from per-slice flag rows (``row.slice.index``);
     "any ICH" is set where a subtype is; slices without a row count as negative."""
     out = np.zeros((n_slices, len(LABELS)), dtype=np.int8)

@@ -114,7 +114,7 @@ def upload_rule(request: HttpRequest) -> UploadRule | None:
     except Resolver404:
         return None
     cls = getattr(match.func, "cls", None)
-    action = (getattr(match.func, "actions", None) or {}).get(request.method.lower())
+    action = (getattr(match.func, "actions", None) or {}).get((request.method or "").lower())
     rules = getattr(cls, "upload_rules", None) or {}
     return rules.get(action)
 

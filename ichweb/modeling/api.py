@@ -128,7 +128,9 @@ class TrainingRunViewSet(
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
-    run = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    run: serializers.PrimaryKeyRelatedField[TrainingRun] = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True
+    )
     atlas_size = serializers.SerializerMethodField()
 
     class Meta:

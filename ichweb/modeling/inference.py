@@ -119,8 +119,8 @@ def map_slices(
         t = thresholds.get(label)
         if t is None:
             continue
-        for z in np.flatnonzero(slices[:, c] >= t):
-            pairs.append((float(slices[z, c]), int(z), label))
+        for zi in np.flatnonzero(slices[:, c] >= t):
+            pairs.append((float(slices[zi, c]), int(zi), label))
     pairs.sort(key=lambda item: -item[0])
     chosen = pairs[: settings.ICHWEB_MAX_MAPS_PER_JOB]
     if "ANY" in labels and len(slices):

@@ -175,7 +175,7 @@ class _Reporter:
         if not epoch_end and now - self.last < PROGRESS_EVERY_S:
             return
         self.last = now
-        row = {
+        row: dict[str, Any] = {
             "epoch": event.epoch,
             "max_epochs": self.max_epochs,
             "step": event.step,
@@ -184,7 +184,7 @@ class _Reporter:
             "lr": event.lr,
             "done": False,
         }
-        if epoch_end:
+        if event.val_loss is not None:  # epoch_end, spelt out so that mypy narrows val_loss
             row.update(val_loss=round(event.val_loss, 5), val_map=event.val_map, finished_epoch=event.epoch)
         self.update(
             row, f"training {self.arch}: epoch {event.epoch}, step {event.step}/{event.steps_per_epoch}"
@@ -314,7 +314,8 @@ def _build_atlas(bundle: Any, train_cases: list, out: Path) -> Any:
     atlas_dir = out / "atlas"
     if atlas_dir.exists():
         shutil.rmtree(atlas_dir)
-    cases, total = [], 0
+    cases: list[Any] = []
+    total = 0
     for case in train_cases:  # the first cases up to the slice budget (the snapshot order is stable)
         if total + case.n_slices > settings.ICHWEB_ATLAS_MAX_SLICES and cases:
             break

@@ -7,7 +7,7 @@ refuses the request (``Conflict``: a task not open yet, a locked answer, materia
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db.models import Count
 from django.urls import reverse
@@ -25,6 +25,9 @@ from ichweb.readerstudy import access, material, results, services
 from ichweb.readerstudy.models import ReaderStudy
 from ichweb.readerstudy.serializers import StudyCreateSerializer, StudyRowSerializer, StudyUpdateSerializer
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 
 def task_urls(study: ReaderStudy) -> dict[str, str]:
     """The participant's pages and API lists of a study."""
@@ -37,7 +40,14 @@ def task_urls(study: ReaderStudy) -> dict[str, str]:
     }
 
 
-def study_document(study: ReaderStudy, user) -> dict[str, Any]:
+class _StudyCounts(TypedDict):
+    """The counts ``ReaderStudyViewSet.get_queryset`` annotates on each study."""
+
+    n_cases: int
+    n_items: int
+
+
+def study_document(study: WithAnnotations[ReaderStudy, _StudyCounts], user) -> dict[str, Any]:
     """What ``user`` may see of a study: a participant their progress, a lead the set-up too.
 
     ``study`` comes from ``ReaderStudyViewSet.get_queryset`` (counts annotated, people prefetched).
@@ -98,6 +108,7 @@ class ReaderStudyViewSet(viewsets.GenericViewSet):
     @extend_schema(responses=StudyRowSerializer(many=True))
     def list(self, request: Request, format: str | None = None) -> Response:
         page = self.paginate_queryset(self.get_queryset())
+        assert page is not None  # DEFAULT_PAGINATION_CLASS and PAGE_SIZE are set: there is always a page
         return self.get_paginated_response([study_document(s, request.user) for s in page])
 
     @extend_schema(responses=StudyRowSerializer)

@@ -11,6 +11,14 @@ from ichweb.labeling.models import Project
 from ichweb.modeling.models import ModelVersion
 from ichweb.readerstudy import services
 from ichweb.readerstudy.models import CohortKind, MaterialLabel
+from ml.labels import ANY
+
+
+def _model_field(form: forms.BaseForm, name: str) -> forms.ModelChoiceField[Any]:
+    """The model-choice field ``name`` of ``form`` (its per-instance copy in ``form.fields``)."""
+    field = form.fields[name]
+    assert isinstance(field, forms.ModelChoiceField)  # declared as one on the form class
+    return field
 
 
 class CaseChoices(forms.ModelMultipleChoiceField):
@@ -45,7 +53,7 @@ class StudyForm(forms.Form):
         required=False,
         help_text="Its attention maps and prediction basis are the localisation and questionnaire material.",
     )
-    material_label = forms.ChoiceField(choices=MaterialLabel.choices, initial=MaterialLabel.ANY)
+    material_label = forms.ChoiceField(choices=MaterialLabel.choices, initial=MaterialLabel(ANY))
     slices_per_case = forms.IntegerField(min_value=1, max_value=20, initial=1)
     answers_changeable = forms.BooleanField(
         required=False, help_text="Participants may change a submitted answer (default: locked)."
@@ -56,20 +64,21 @@ class StudyForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["project"].queryset = Project.objects.filter(
+        _model_field(self, "project").queryset = Project.objects.filter(
             cases__in=services.eligible_cases()
         ).distinct()
-        self.fields["cases"].queryset = (
+        _model_field(self, "cases").queryset = (
             services.eligible_cases().select_related("project").order_by("project", "position")
         )
-        self.fields["participants"].queryset = services.readers()
-        self.fields["consensus"].queryset = services.readers()
+        _model_field(self, "participants").queryset = services.readers()
+        _model_field(self, "consensus").queryset = services.readers()
         active = ModelVersion.objects.active()
         if active is not None:
             self.fields["model_version"].initial = active.pk
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data
         if self.errors:
             return data
         try:

@@ -59,7 +59,7 @@ class ReaderStudy(models.Model):
         related_name="reader_studies",
         help_text="Source of the localisation slices, attention maps and prediction basis.",
     )
-    material_label = models.CharField(max_length=3, choices=MaterialLabel.choices, default=MaterialLabel.ANY)
+    material_label = models.CharField(max_length=3, choices=MaterialLabel.choices, default=MaterialLabel(ANY))
     slices_per_case = models.PositiveSmallIntegerField(
         default=1, help_text="Localisation slices per ICH case: the most probable model-positive ones."
     )

@@ -116,6 +116,7 @@ class CaseViewSet(_StudyTask):
 
     def document(self, case: StudyCase) -> dict[str, Any]:
         user = self.request.user
+        assert user.is_authenticated  # signed in: IsAuthenticated is the API's default permission
         read = CaseRead.objects.filter(case=case, participant=user).first()
         submitted = read is not None and read.submitted_at is not None
         return {
@@ -129,7 +130,7 @@ class CaseViewSet(_StudyTask):
                 for i in range(case.series.n_slices)
             ],
             "read": {"ich": read.ich, "subtypes": read.codes, "confidence": read.confidence}
-            if submitted
+            if read is not None and submitted
             else None,
             "editable": access.can_change(self.study, user, access.READS, submitted=submitted),
         }
@@ -137,9 +138,11 @@ class CaseViewSet(_StudyTask):
     @extend_schema(responses=TaskRowSerializer(many=True))
     def list(self, request: Request, study_id: str, format: str | None = None) -> Response:
         """The cases in this participant's order, with which are read."""
+        user = request.user
+        assert user.is_authenticated  # signed in: IsAuthenticated is the API's default permission
         done = set(
             CaseRead.objects.filter(
-                case__study=self.study, participant=request.user, submitted_at__isnull=False
+                case__study=self.study, participant=user, submitted_at__isnull=False
             ).values_list("case_id", flat=True)
         )
         order = services.ordered_cases(self.study, request.user)
@@ -237,7 +240,9 @@ class _ItemTask(_StudyTask):
     def list(self, request: Request, study_id: str, format: str | None = None) -> Response:
         """The task's items in this caller's order, with what they have submitted."""
         self.gate()
-        mine = self.answers.objects.filter(item__study=self.study, participant=request.user)
+        user = request.user
+        assert user.is_authenticated  # signed in: IsAuthenticated is the API's default permission
+        mine = self.answers.objects.filter(item__study=self.study, participant=user)
         done = set(mine.values_list("item_id", flat=True))
         return self.page(
             [
@@ -262,6 +267,7 @@ class LocalisationViewSet(_ItemTask):
 
     def document(self, item: LocalisationItem) -> dict[str, Any]:
         user = self.request.user
+        assert user.is_authenticated  # signed in: IsAuthenticated is the API's default permission
         mark = LocalisationMark.objects.filter(item=item, participant=user).first()
         return {
             **self.base(item),
@@ -302,7 +308,9 @@ class QuestionnaireViewSet(_ItemTask):
         return [i for i in super().items() if i.pk in allowed]
 
     def document(self, item: LocalisationItem) -> dict[str, Any]:
-        answer = QuestionnaireAnswer.objects.filter(item=item, participant=self.request.user).first()
+        user = self.request.user
+        assert user.is_authenticated  # signed in: IsAuthenticated is the API's default permission
+        answer = QuestionnaireAnswer.objects.filter(item=item, participant=user).first()
         options = services.options(self.study, self.request.user, item)
         return {
             **self.base(item),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from rest_framework import serializers
 
@@ -10,12 +10,15 @@ from ichweb.labeling.models import Project, Subtype
 from ichweb.modeling.models import ModelVersion
 from ichweb.readerstudy import services
 from ichweb.readerstudy.models import CohortKind, MaterialLabel
+from ml.labels import ANY
 
 
 def _usernames(**kwargs: Any) -> serializers.ManyRelatedField:
     """Users with the reader role, by username."""
-    return serializers.SlugRelatedField(
-        slug_field="username", queryset=services.readers(), many=True, **kwargs
+    # many=True makes the constructor return a ManyRelatedField (RelatedField.__new__); the stubs miss it.
+    return cast(
+        serializers.ManyRelatedField,
+        serializers.SlugRelatedField(slug_field="username", queryset=services.readers(), many=True, **kwargs),
     )
 
 
@@ -36,7 +39,7 @@ class StudyCreateSerializer(serializers.Serializer):
     model_version = serializers.PrimaryKeyRelatedField(
         queryset=ModelVersion.objects.all(), required=False, allow_null=True
     )
-    material_label = serializers.ChoiceField(choices=MaterialLabel.choices, default=MaterialLabel.ANY)
+    material_label = serializers.ChoiceField(choices=MaterialLabel.choices, default=MaterialLabel(ANY))
     slices_per_case = serializers.IntegerField(min_value=1, max_value=20, default=1)
     answers_changeable = serializers.BooleanField(default=False)
     merge_radius_px = serializers.FloatField(min_value=0.0, max_value=200.0, default=10.0)

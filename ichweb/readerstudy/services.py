@@ -37,6 +37,7 @@ from ichweb.readerstudy.models import (
     ReaderStudy,
     StudyCase,
 )
+from ml.labels import ANY
 
 #: The most bleeding points one slice may carry.
 MAX_POINTS = 64
@@ -94,7 +95,7 @@ def create_study(
     consensus: Sequence[Any] = (),
     cohort_kind: str = CohortKind.RETROSPECTIVE,
     model_version: ModelVersion | None = None,
-    material_label: str = MaterialLabel.ANY,
+    material_label: str = MaterialLabel(ANY),
     slices_per_case: int = 1,
     answers_changeable: bool = False,
     merge_radius_px: float = 10.0,

@@ -72,7 +72,9 @@ def _manage(request: HttpRequest, study: ReaderStudy) -> None:
 def study(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(access.visible_studies(request.user), pk=pk)
     manager = is_manager(request.user)
-    participant = item.participants.filter(pk=request.user.pk).exists()
+    user = request.user
+    assert user.is_authenticated  # role_required: only a signed-in user holds a role
+    participant = item.participants.filter(pk=user.pk).exists()
     if request.method == "POST":
         if request.POST.get("action") == "finish_localisation" and participant:
             try:

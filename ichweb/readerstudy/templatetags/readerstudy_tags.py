@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Literal, cast
+
 from django import template
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 register = template.Library()
 
 
-def _missing(value: object) -> bool:
+def _missing(value: object) -> TypeIs[Literal[""] | None]:
     """``None``, or the empty string a template gives for a lookup through ``None`` (``row.roc.auc``)."""
     return value is None or value == ""
 
@@ -25,7 +30,8 @@ def interval(bounds: list[float | None] | str | None) -> str:
     """``[lo, hi]`` fractions as ``"70.2-85.9 %"``."""
     if _missing(bounds) or any(_missing(b) for b in bounds):
         return "—"
-    return f"{100 * bounds[0]:.1f}-{100 * bounds[1]:.1f} %"
+    values = cast("list[float]", bounds)  # neither missing nor holding a missing bound: the numbers
+    return f"{100 * values[0]:.1f}-{100 * values[1]:.1f} %"
 
 
 @register.filter
