@@ -30,6 +30,8 @@ log = logging.getLogger("ichweb.errors")
 #: A row id in a URL: 1 to 18 digits, so that it always fits the database's 64-bit integers (a longer one is a
 #: 404 from the URL resolver, not an overflow in the database driver).
 ID_REGEX = r"\d{1,18}"
+#: The largest row id a request may name in a body (the database's 64-bit integers).
+MAX_ID = 2**63 - 1
 
 SERVER_ERROR = (
     "The server failed on this request; the error is logged. Try again, and if it happens again tell an "

@@ -177,6 +177,48 @@ def _check_images(images: torch.Tensor) -> None:
         raise ValueError(f"images must be a (N >= 1, C, H, W) tensor, got {shape}")
 
 
+def _weighted_terms(
+    model: nn.Module, images: torch.Tensor, class_index: int, layers: list[str]
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One forward and backward pass: the logits and, per block, ``alpha_{l,k} A_{l,k}`` (before the ReLU).
+
+    The model runs in eval mode with gradients on whatever the caller's grad mode; its mode is restored.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode(False), torch.enable_grad():
+            x = images.detach().to(_device_of(model)).clone().requires_grad_(True)
+            with capture_activations(model, layers) as captured:
+                logits = model(x)
+            if logits.ndim != 2 or not 0 <= class_index < logits.shape[1]:
+                raise ValueError(
+                    f"class_index {class_index} is outside the net's {tuple(logits.shape)} logits"
+                )
+            missing = [name for name in layers if name not in captured]
+            if missing:
+                raise RuntimeError(f"blocks {missing} did not run in the forward pass")
+            acts = [captured[name] for name in layers]
+            grads = torch.autograd.grad(logits[:, class_index].sum(), acts)
+        terms = {
+            name: weighted_activations(a.detach().float(), g.float())
+            for name, a, g in zip(layers, acts, grads, strict=True)
+        }
+    finally:
+        model.train(was_training)
+    return logits, terms
+
+
+def _chosen_filters(t: torch.Tensor, name: str, chosen: Sequence[int] | None) -> torch.Tensor:
+    """The terms of the ``chosen`` filters of block ``name`` (all of them for None)."""
+    if chosen is None:
+        return t
+    index = torch.as_tensor(list(chosen), dtype=torch.long)
+    if len(index) and (int(index.min()) < 0 or int(index.max()) >= t.shape[1]):
+        raise ValueError(f"filter indices of {name!r} must lie in [0, {t.shape[1]}), got {list(chosen)}")
+    return t[:, index.to(t.device)]
+
+
 def class_maps(
     model: nn.Module,
     images: torch.Tensor,
@@ -211,44 +253,13 @@ def class_maps(
     layers = list(dict.fromkeys([*([target_layer] if target_layer else []), *filters]))
     if not layers:
         raise ValueError("class_maps needs a target_layer or at least one block in filters")
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode(False), torch.enable_grad():
-            x = images.detach().to(_device_of(model)).clone().requires_grad_(True)
-            with capture_activations(model, layers) as captured:
-                logits = model(x)
-            if logits.ndim != 2 or not 0 <= class_index < logits.shape[1]:
-                raise ValueError(
-                    f"class_index {class_index} is outside the net's {tuple(logits.shape)} logits"
-                )
-            missing = [name for name in layers if name not in captured]
-            if missing:
-                raise RuntimeError(f"blocks {missing} did not run in the forward pass")
-            acts = [captured[name] for name in layers]
-            grads = torch.autograd.grad(logits[:, class_index].sum(), acts)
-        terms = {
-            name: weighted_activations(a.detach().float(), g.float())
-            for name, a, g in zip(layers, acts, grads, strict=True)
-        }
-    finally:
-        model.train(was_training)
+    logits, terms = _weighted_terms(model, images, class_index, layers)
 
     def finish(t: torch.Tensor) -> NDArray[np.float32]:
         return (t.clamp_min(0) if relu else t).cpu().numpy().astype(np.float32, copy=False)
 
     cam = finish(terms[target_layer].sum(dim=1)) if target_layer else None
-    features: dict[str, NDArray[np.float32]] = {}
-    for name, chosen in filters.items():
-        t = terms[name]
-        if chosen is not None:
-            index = torch.as_tensor(list(chosen), dtype=torch.long)
-            if len(index) and (int(index.min()) < 0 or int(index.max()) >= t.shape[1]):
-                raise ValueError(
-                    f"filter indices of {name!r} must lie in [0, {t.shape[1]}), got {list(chosen)}"
-                )
-            t = t[:, index.to(t.device)]
-        features[name] = finish(t)
+    features = {name: finish(_chosen_filters(terms[name], name, chosen)) for name, chosen in filters.items()}
     return ClassMaps(cam, features, logits.detach().float().cpu().numpy())
 
 

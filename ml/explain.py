@@ -39,8 +39,8 @@ import torch
 from numpy.typing import NDArray
 
 from ml.atlas import PATCH_PIXELS, TOP_FRACTION, TOP_M, Atlas, build_atlas
-from ml.cam import TARGET_LAYERS, area_percent, class_maps, head_mask, normalise, segment, upsample
-from ml.crop import crop_volume, head_box, paste_map
+from ml.cam import TARGET_LAYERS, ClassMaps, area_percent, class_maps, head_mask, normalise, segment, upsample
+from ml.crop import Box, crop_volume, head_box, paste_map
 from ml.labels import LABELS
 from ml.preprocess import prepare_volume
 from ml.retrieval import Candidate, RankedEntry, questionnaire_candidates, rank_entries
@@ -208,6 +208,7 @@ def explain_case(
     device: torch.device | str | None = None,
     top_k: int = 5,
     batch_size: int = BATCH_SIZE,
+    head: Box | None = None,
 ) -> CaseExplanation:
     """Attention maps (eq. 5), segmentation, head-area share and atlas prediction basis (eq. 7) of a case.
 
@@ -221,30 +222,23 @@ def explain_case(
         device: where to run (the net is moved there); default where the net is.
         top_k: basis entries to keep per slice and label.
         batch_size: slices per forward+backward pass.
+        head: the case's head box when the caller has it already (``CasePrediction.head``); found here
+            when the bundle crops to the head and none is given.
 
     Raises:
         ValueError: bad ``hu`` shape, unknown slice, label or arch, or an atlas of another net.
     """
     started = time.perf_counter()
     hu = np.asarray(hu)
-    if hu.ndim != 3 or hu.shape[0] == 0:
-        raise ValueError(f"hu must be (Z >= 1, H, W), got {hu.shape}")
     arch = arch or default_arch(bundle)
-    if arch not in bundle.models:
-        raise ValueError(f"arch {arch!r} is not in the bundle; it has {', '.join(bundle.archs)}")
-    chosen = [int(s) for s in _choices(slices, range(len(hu)), "slice")]
-    wanted = [str(x) for x in _choices(labels, bundle.label_order, "label")]
-    if atlas is not None:
-        _check_atlas(atlas, bundle, arch)
-    if top_k < 0 or batch_size < 1:
-        raise ValueError(f"need top_k >= 0 and batch_size >= 1, got {top_k} and {batch_size}")
+    chosen, wanted = _check_request(bundle, hu, slices, labels, atlas, arch, top_k, batch_size)
     model = bundle.models[arch]
     if device is not None:
         model.to(device)
     dev = next(model.parameters()).device
     size, target = int(bundle.input_size[arch]), TARGET_LAYERS[arch]
     shape = (int(hu.shape[1]), int(hu.shape[2]))
-    box = head_box(hu) if bundle.crop_to_head else None
+    box = (head or head_box(hu)) if bundle.crop_to_head else None
     volume = prepare_volume(crop_volume(hu[chosen], box), bundle.windowing, size, dev) if chosen else None
     heads = {s: head_mask(hu[s]) for s in chosen}
     items: dict[tuple[int, str], SliceExplanation] = {}
@@ -254,30 +248,9 @@ def explain_case(
         for start in range(0, len(chosen), batch_size):
             assert volume is not None
             maps = class_maps(model, volume[start : start + batch_size], c, target, filters)
-            assert maps.cam is not None
             for j, s in enumerate(chosen[start : start + batch_size]):
-                native = maps.cam[j]
-                unit = normalise(paste_map(upsample(native, box.shape if box else shape), box, shape))
-                seg = segment(unit)
-                basis: tuple[RankedEntry, ...] = ()
-                candidates: tuple[Candidate, ...] = ()
-                if atlas is not None:
-                    ranking = rank_entries(atlas, label, {b: f[j] for b, f in maps.features.items()}, native)
-                    basis = tuple(ranking.top(top_k))
-                    candidates = questionnaire_candidates(ranking) if len(ranking) >= 4 else ()
-                items[s, label] = SliceExplanation(
-                    slice_index=s,
-                    label=label,
-                    class_index=c,
-                    probability=float(1.0 / (1.0 + np.exp(-float(maps.logits[j, c])))),
-                    native_map=native,
-                    raw_max=float(native.max()),
-                    map=unit,
-                    segmentation=seg,
-                    area_percent=area_percent(seg, heads[s]),
-                    basis=basis,
-                    candidates=candidates,
-                )
+                placed = _Placement(box, shape, heads[s])
+                items[s, label] = _explain_slice(maps, j, s, label, c, placed, atlas, top_k)
     return CaseExplanation(
         arch=arch,
         target_layer=target,
@@ -290,6 +263,94 @@ def explain_case(
         atlas=atlas,
         seconds=time.perf_counter() - started,
     )
+
+
+def _check_request(
+    bundle: Bundle,
+    hu: NDArray[Any],
+    slices: Sequence[int] | None,
+    labels: Sequence[str] | None,
+    atlas: Atlas | None,
+    arch: str,
+    top_k: int,
+    batch_size: int,
+) -> tuple[list[int], list[str]]:
+    """The slices and labels ``explain_case`` is asked for, once every argument is checked."""
+    if hu.ndim != 3 or hu.shape[0] == 0:
+        raise ValueError(f"hu must be (Z >= 1, H, W), got {hu.shape}")
+    if arch not in bundle.models:
+        raise ValueError(f"arch {arch!r} is not in the bundle; it has {', '.join(bundle.archs)}")
+    chosen = [int(s) for s in _choices(slices, range(len(hu)), "slice")]
+    wanted = [str(x) for x in _choices(labels, bundle.label_order, "label")]
+    if atlas is not None:
+        _check_atlas(atlas, bundle, arch)
+    if top_k < 0 or batch_size < 1:
+        raise ValueError(f"need top_k >= 0 and batch_size >= 1, got {top_k} and {batch_size}")
+    return chosen, wanted
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """Where a slice's map goes back to: the head box it was cropped to, the slice shape, the head mask."""
+
+    box: Box | None
+    shape: tuple[int, int]
+    head: NDArray[np.bool_]
+
+
+def _explain_slice(
+    maps: ClassMaps,
+    j: int,
+    slice_index: int,
+    label: str,
+    c: int,
+    placed: _Placement,
+    atlas: Atlas | None,
+    top_k: int,
+) -> SliceExplanation:
+    """Item ``j`` of a batch's class maps as the slice's explanation: map on the slice, segment, basis."""
+    assert maps.cam is not None
+    native = maps.cam[j]
+    size = placed.box.shape if placed.box else placed.shape
+    unit = normalise(paste_map(upsample(native, size), placed.box, placed.shape))
+    seg = segment(unit)
+    basis: tuple[RankedEntry, ...] = ()
+    candidates: tuple[Candidate, ...] = ()
+    if atlas is not None:
+        ranking = rank_entries(atlas, label, {b: f[j] for b, f in maps.features.items()}, native)
+        basis = tuple(ranking.top(top_k))
+        candidates = questionnaire_candidates(ranking) if len(ranking) >= 4 else ()
+    return SliceExplanation(
+        slice_index=slice_index,
+        label=label,
+        class_index=c,
+        probability=float(1.0 / (1.0 + np.exp(-float(maps.logits[j, c])))),
+        native_map=native,
+        raw_max=float(native.max()),
+        map=unit,
+        segmentation=seg,
+        area_percent=area_percent(seg, placed.head),
+        basis=basis,
+        candidates=candidates,
+    )
+
+
+def _atlas_batches(
+    bundle: Bundle, cases: Sequence[CaseData], arch: str, batch_size: int, device: torch.device
+) -> Iterator[tuple[torch.Tensor, NDArray[np.bool_], list[tuple[str, int]]]]:
+    """The training slices as the net sees them at inference, ``batch_size`` slices of one case at a time,
+    with their labels in the bundle's order and their ``(case id, slice index)``."""
+    size = int(bundle.input_size[arch])
+    columns = [LABELS.index(label) for label in bundle.label_order]
+    for case in cases:
+        volume = case.volume()
+        if bundle.crop_to_head:
+            volume = crop_volume(volume, head_box(volume))
+        for start in range(0, case.n_slices, batch_size):
+            stop = min(start + batch_size, case.n_slices)
+            images = prepare_volume(np.asarray(volume[start:stop]), bundle.windowing, size, device)
+            labels = case.labels[start:stop][:, columns] > 0.5
+            yield images, labels, [(case.case_id, k) for k in range(start, stop)]
 
 
 def build_bundle_atlas(
@@ -322,20 +383,6 @@ def build_bundle_atlas(
     if device is not None:
         model.to(device)
     dev = next(model.parameters()).device
-    size = int(bundle.input_size[arch])
-    columns = [LABELS.index(label) for label in bundle.label_order]
-
-    def batches() -> Iterator[tuple[torch.Tensor, NDArray[np.bool_], list[tuple[str, int]]]]:
-        for case in cases:
-            volume = case.volume()
-            if bundle.crop_to_head:
-                volume = crop_volume(volume, head_box(volume))
-            for start in range(0, case.n_slices, batch_size):
-                stop = min(start + batch_size, case.n_slices)
-                images = prepare_volume(np.asarray(volume[start:stop]), bundle.windowing, size, dev)
-                labels = case.labels[start:stop][:, columns] > 0.5
-                yield images, labels, [(case.case_id, k) for k in range(start, stop)]
-
     source = {
         "bundle": str(bundle.path),
         "arch": arch,
@@ -346,7 +393,7 @@ def build_bundle_atlas(
     return build_atlas(
         model,
         arch,
-        batches(),
+        _atlas_batches(bundle, cases, arch, batch_size, dev),
         bundle.label_order,
         blocks,
         top_fraction,

@@ -36,7 +36,7 @@ import torch
 from numpy.typing import ArrayLike, NDArray
 from torch import nn
 
-from ml.crop import crop_volume, head_box
+from ml.crop import Box, crop_volume, head_box
 from ml.ensemble import average, case_probabilities, vote_fraction, weighted_average
 from ml.interpolation import combine_slices, interpolated_batch
 from ml.preprocess import prepare_volume
@@ -78,6 +78,8 @@ class CasePrediction:
         case: ``(C,)`` maximum of ``slices`` over the case's slices.
         n_images: arch -> number of images forwarded (``Z * degree``).
         timings: seconds: ``preprocess``, ``forward:<arch>`` per net, ``total``.
+        head: the head box the case was cropped to (``crop_to_head``), else None; pass it on to
+            ``ml.explain.explain_case`` so that the maps are made on the same crop without finding it again.
     """
 
     per_net: dict[str, NDArray[np.float64]]
@@ -85,6 +87,7 @@ class CasePrediction:
     case: NDArray[np.float64]
     n_images: dict[str, int]
     timings: dict[str, float]
+    head: Box | None
 
 
 @dataclass(frozen=True)
@@ -219,7 +222,8 @@ def predict_case(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     started = time.perf_counter()
-    net_hu = crop_volume(hu, head_box(hu)) if crop_to_head else hu
+    head = head_box(hu) if crop_to_head else None
+    net_hu = crop_volume(hu, head) if head is not None else hu
     volumes = {size: _prepare(net_hu, windowing, size, dev) for size in {int(input_size[a]) for a in models}}
     _sync(dev)
     timings = {"preprocess": time.perf_counter() - started}
@@ -239,7 +243,7 @@ def predict_case(
         timings[f"forward:{arch}"] = time.perf_counter() - t0
     slices = _ensemble(per_net, ensemble, ensemble_weights, vote_thresholds)
     timings["total"] = time.perf_counter() - started
-    return CasePrediction(per_net, slices, case_probabilities(slices), n_images, timings)
+    return CasePrediction(per_net, slices, case_probabilities(slices), n_images, timings, head)
 
 
 def decide(

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch import nn
 
 from ml.data import CaseData
@@ -92,10 +93,23 @@ def ensemble_validation(
         case_y.append(y.max(axis=0))
     sp, sy = np.concatenate(slice_p), np.concatenate(slice_y).astype(np.int64)
     cp, cy = np.stack(case_p), np.stack(case_y).astype(np.int64)
+    return _metrics(labels, recipe.target_sensitivity, sp, sy, cp, cy)
+
+
+def _metrics(
+    labels: Sequence[str],
+    target_sensitivity: float,
+    sp: NDArray[np.float64],
+    sy: NDArray[np.int64],
+    cp: NDArray[np.float64],
+    cy: NDArray[np.int64],
+) -> dict[str, Any]:
+    """``ensemble_validation``'s metrics from slice (``sp``, ``sy``) and case (``cp``, ``cy``) arrays."""
+    n = len(labels)
     with warnings.catch_warnings():
         # A label positive in every validation case still has a threshold; sklearn warns about its FPR.
         warnings.filterwarnings("ignore", message="No negative samples in y_true")
-        thresholds = thresholds_for_sensitivity(cy, cp, recipe.target_sensitivity)
+        thresholds = thresholds_for_sensitivity(cy, cp, target_sensitivity)
     rates = [_rates(cy[:, c], cp[:, c], thresholds[c]) for c in range(n)]
     ap = per_class_average_precision(sy, sp)
     return {
@@ -106,10 +120,10 @@ def ensemble_validation(
             label: finite_or_none(roc_auc(cy[:, c], cp[:, c])) for c, label in enumerate(labels)
         },
         "thresholds": {label: finite_or_none(thresholds[c]) for c, label in enumerate(labels)},
-        "target_sensitivity": recipe.target_sensitivity,
+        "target_sensitivity": target_sensitivity,
         "case_sensitivity": {label: rates[c][0] for c, label in enumerate(labels)},
         "case_specificity": {label: rates[c][1] for c, label in enumerate(labels)},
-        "n_val_cases": len(cases),
+        "n_val_cases": len(cy),
         "n_val_slices": len(sp),
         "n_val_positive_cases": {label: int(cy[:, c].sum()) for c, label in enumerate(labels)},
     }

@@ -169,7 +169,6 @@ class ReadViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     serializer_class = ReadListSerializer
     parser_classes = [JSONParser]
-    lookup_value_regex = ID_REGEX
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user

@@ -22,7 +22,7 @@ from rest_framework.response import Response
 
 from ichweb.accounts.permissions import HasRole, Managers
 from ichweb.accounts.roles import MANAGERS, Role
-from ichweb.errors import ID_REGEX, row_id
+from ichweb.errors import MAX_ID, row_id
 from ichweb.imaging.api import PIXEL_RENDERERS, _cached_binary
 from ichweb.imaging.models import Series
 from ichweb.modeling import access, inference, training
@@ -71,7 +71,7 @@ class StartRunSerializer(serializers.Serializer):
     recipe = serializers.ChoiceField(choices=sorted(RECIPES), default="lite")
     name = serializers.CharField(max_length=120, required=False, allow_blank=True)
     projects = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), required=False
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False
     )
     val_fraction = serializers.FloatField(min_value=0.05, max_value=0.5, default=0.2)
     test_fraction = serializers.FloatField(min_value=0.0, max_value=0.5, default=0.2)
@@ -206,8 +206,8 @@ class InferenceJobSerializer(serializers.ModelSerializer):
 
 
 class RequestInferenceSerializer(serializers.Serializer):
-    series = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
-    model_version = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
+    series = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    model_version = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
 
 
 class InferenceJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -243,7 +243,7 @@ class InferenceJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
 
 class ReviewQuerySerializer(serializers.Serializer):
     model = serializers.IntegerField(
-        min_value=1, max_value=2**63 - 1, required=False, help_text="model version (default: the active one)"
+        min_value=1, max_value=MAX_ID, required=False, help_text="model version (default: the active one)"
     )
 
 
@@ -252,7 +252,6 @@ class ReviewViewSet(viewsets.GenericViewSet):
 
     queryset = Series.objects.none()
 
-    lookup_value_regex = ID_REGEX
 
     @extend_schema(parameters=[ReviewQuerySerializer], responses={200: OpenApiTypes.OBJECT})
     def retrieve(self, request: Request, pk: str) -> Response:

@@ -160,7 +160,7 @@ def _run(job: InferenceJob) -> None:
     result = predict_bundle(bundle, hu, device=device)
     pairs = map_slices(result.slices, bundle.thresholds, list(bundle.label_order))
     _progress(job, 0.5, f"attention maps for {len(pairs)} slice labels")
-    explained = _explain(bundle, hu, pairs, atlas, version.explain_arch or None, device)
+    explained = _explain(bundle, hu, pairs, atlas, version.explain_arch or None, device, result.head)
     _store(job, bundle, result, explained)
 
 
@@ -270,8 +270,12 @@ def _explain(
     atlas: Any,
     arch: str | None,
     device: str | None,
+    head: Any = None,
 ) -> list[Any]:
-    """Maps and prediction basis of the chosen (slice, label) pairs, one ``explain_case`` call per label."""
+    """Maps and prediction basis of the chosen (slice, label) pairs, one ``explain_case`` call per label.
+
+    ``head`` is the head box the prediction cropped the case to, so that it is found once per series.
+    """
     from ml.explain import explain_case
 
     by_label: dict[str, list[int]] = {}
@@ -288,6 +292,7 @@ def _explain(
             arch=arch,
             device=device,
             top_k=settings.ICHWEB_BASIS_TOP_K,
+            head=head,
         )
         items.extend(result)
     return sorted(items, key=lambda item: (item.slice_index, item.label))

@@ -28,7 +28,7 @@ import torch
 
 from ml.cli.common import device_or_exit, fail, load_or_exit
 from ml.data import CaseData, DatasetError, load_phantom_dataset, patient_split
-from ml.recipes import RECIPES, STEPS
+from ml.recipes import RECIPES, STEPS, Recipe
 from ml.train import ProgressEvent, train
 
 __all__ = ["ProgressBars", "main"]
@@ -106,13 +106,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (2 with one ``error:`` line on bad input)."""
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.threads is not None:
-        torch.set_num_threads(max(1, args.threads))
-    device = device_or_exit(args.device)
+def _recipe_or_exit(args: argparse.Namespace) -> Recipe:
+    """The recipe named on the command line with its overrides (seed, step, epochs, batch, steps)."""
     changes: dict[str, Any] = {"seed": args.seed}
     for key, value in (("step", args.step), ("max_epochs", args.epochs), ("batch_size", args.batch_size)):
         if value is not None:
@@ -122,9 +117,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.allow_random_init:
         changes["allow_random_init"] = True
     try:
-        recipe = RECIPES[args.recipe].with_(**changes)
+        return RECIPES[args.recipe].with_(**changes)
     except ValueError as exc:
         fail(str(exc))
+
+
+def _split_or_exit(args: argparse.Namespace) -> tuple[dict[str, list[CaseData]], Path]:
+    """The phantom cases split by patient, written to OUT/split.json (a resumed run must keep its split)."""
     cache = args.cache or args.out / "cache"
     cases = load_or_exit(
         lambda folder: load_phantom_dataset(folder, cache_dir=cache), args.data, errors=(DatasetError,)
@@ -146,6 +145,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             fail(f"{split_path} holds another split; use --no-resume or another --out")
     args.out.mkdir(parents=True, exist_ok=True)
     split_path.write_text(json.dumps(split, indent=1) + "\n", encoding="utf-8")
+    return sets, split_path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (2 with one ``error:`` line on bad input)."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.threads is not None:
+        torch.set_num_threads(max(1, args.threads))
+    device = device_or_exit(args.device)
+    recipe = _recipe_or_exit(args)
+    sets, split_path = _split_or_exit(args)
 
     from tqdm.contrib.logging import logging_redirect_tqdm
 
