@@ -225,6 +225,9 @@ def explain_case(
         head: the case's head box when the caller has it already (``CasePrediction.head``); found here
             when the bundle crops to the head and none is given.
 
+    Why it is long: its ten documented arguments; the work is in ``_check_request`` (the checks) and
+    ``_explain_slice`` (one slice's map, segmentation and basis).
+
     Raises:
         ValueError: bad ``hu`` shape, unknown slice, label or arch, or an atlas of another net.
     """

@@ -173,6 +173,18 @@ def _ensemble(
     raise ValueError(f"unknown ensemble {rule!r}; valid: average, weighted, vote")
 
 
+def _forward(
+    model: nn.Module, volume: torch.Tensor, degree: int, batch_size: int, device: torch.device
+) -> NDArray[np.float64]:
+    """One net's M4 slice probabilities, in eval mode and channels_last on ``device`` (its mode restored)."""
+    was_training = model.training
+    model.eval().to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]  # the stubs lack Module.to(device, memory_format=)
+    try:
+        return _net_probabilities(model, volume, degree, batch_size, device)
+    finally:
+        model.train(was_training)
+
+
 def predict_case(
     models: Mapping[str, nn.Module],
     hu: NDArray[Any],
@@ -206,6 +218,8 @@ def predict_case(
 
     Returns:
         A ``CasePrediction``; ``slices`` and ``case`` follow the nets' output (label) order.
+
+    Why it is long: its eleven documented arguments; each net's pass is ``_forward``.
     """
     if not models:
         raise ValueError("predict_case needs at least one model")
@@ -231,14 +245,7 @@ def predict_case(
     n_images: dict[str, int] = {}
     for arch, model in models.items():
         t0 = time.perf_counter()
-        was_training = model.training
-        model.eval().to(dev, memory_format=torch.channels_last)  # type: ignore[call-overload]  # the stubs lack Module.to(device, memory_format=)
-        try:
-            per_net[arch] = _net_probabilities(
-                model, volumes[int(input_size[arch])], degree[arch], batch_size, dev
-            )
-        finally:
-            model.train(was_training)
+        per_net[arch] = _forward(model, volumes[int(input_size[arch])], int(degree[arch]), batch_size, dev)
         n_images[arch] = len(hu) * int(degree[arch])
         timings[f"forward:{arch}"] = time.perf_counter() - t0
     slices = _ensemble(per_net, ensemble, ensemble_weights, vote_thresholds)

@@ -18,6 +18,7 @@ import numpy as np
 import pydicom
 from dicognito.anonymizer import Anonymizer
 from pydicom.datadict import dictionary_description, dictionary_VR
+from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.tag import BaseTag
 from pydicom.uid import (
@@ -360,10 +361,40 @@ def read_ct_slice(path: Path, pseudonymiser: Anonymizer | None, deid_path: Path)
 
     Nothing is written for a refused file; the reason of a refusal says what to do. Without a
     ``pseudonymiser`` the file is one this site stored already (de-identified): it is read as it is and
-    copied to ``deid_path``.
+    copied to ``deid_path``. The checks run in a fixed order, so a file with several faults is refused
+    for the first: readable, an axial CT image, convertible to HU, placeable, decodable.
     """
+    ds = _read_dataset(path)
+    if isinstance(ds, Refusal):
+        return ds
+    refusal = _refuse_kind(ds, path) or _refuse_conversion(ds)
+    if refusal is not None:
+        return refusal
+    geometry = _geometry(ds)
+    if isinstance(geometry, Refusal):
+        return geometry
+    pixels = _pixels(ds, path)
+    if isinstance(pixels, Refusal):
+        return pixels
+    hu = to_hu(ds, pixels)
+    original_sop, original_series = str(ds.SOPInstanceUID), str(ds.get("SeriesInstanceUID", ""))
+    transfer_syntax = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
+    denoised = "DENOIS" in str(ds.get("SeriesDescription", "")).upper()  # before de-identification
+    if pseudonymiser is None:
+        shutil.copyfile(path, deid_path)
+    else:
+        remove_private_tags(ds)
+        pseudonymiser.anonymize(ds)
+        ds.PatientIdentityRemoved = "YES"
+        ds.save_as(deid_path, enforce_file_format=True)
+    originals = _Originals(original_sop, original_series, transfer_syntax, denoised)
+    return _ct_slice(ds, originals, geometry, hu, deid_path)
+
+
+def _read_dataset(path: Path) -> Dataset | Refusal:
+    """The file's data set, or why it cannot be read (not DICOM, empty, cut short, a damaged header)."""
     try:
-        ds = pydicom.dcmread(path)
+        return pydicom.dcmread(path)
     except InvalidDicomError:
         truncation = find_truncation(path)
         if truncation is not None:
@@ -374,6 +405,10 @@ def read_ct_slice(path: Path, pseudonymiser: Anonymizer | None, deid_path: Path)
         if truncation is not None:
             return truncation.refusal()
         return _sentence(f"the DICOM header cannot be read ({type(exc).__name__})")
+
+
+def _refuse_kind(ds: Dataset, path: Path) -> Refusal | None:
+    """Why the file is not a single axial CT image a reader may see (index file, cut pixels, MR, scout...)."""
     meta = getattr(ds, "file_meta", None)
     sop_class = ds.get("SOPClassUID") or getattr(meta, "MediaStorageSOPClassUID", None)
     if sop_class == MediaStorageDirectoryStorage:
@@ -402,11 +437,38 @@ def read_ct_slice(path: Path, pseudonymiser: Anonymizer | None, deid_path: Path)
         return Refusal("burned-in annotation: the pixels may identify the patient, so the file is refused")
     if "PixelData" not in ds:
         return Refusal("no pixel data in the file")
+    return None
+
+
+def _refuse_conversion(ds: Dataset) -> Refusal | None:
+    """Why the stored values cannot become Hounsfield units, if they cannot."""
     missing = [tag for tag in ("RescaleSlope", "RescaleIntercept") if ds.get(tag) in (None, "")]
     if missing:
         return Refusal(
             f"missing {' and '.join(missing)}: stored values cannot be converted to Hounsfield units"
         )
+    return None
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    position: np.ndarray
+    orientation: np.ndarray
+    spacing: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Originals:
+    """What the file said before de-identification changed it."""
+
+    sop_uid: str
+    series_uid: str
+    transfer_syntax: str
+    denoised: bool
+
+
+def _geometry(ds: Dataset) -> _Geometry | Refusal:
+    """Where the slice lies: position, orientation and pixel spacing of an axial single-frame image."""
     position = _float_list(ds.get("ImagePositionPatient"), 3)
     orientation = _float_list(ds.get("ImageOrientationPatient"), 6)
     spacing = _float_list(ds.get("PixelSpacing"), 2)
@@ -419,6 +481,11 @@ def read_ct_slice(path: Path, pseudonymiser: Anonymizer | None, deid_path: Path)
         return Refusal("not an axial slice (the slice normal is far from the head-foot axis)")
     if int(ds.get("SamplesPerPixel", 1)) != 1 or int(ds.get("NumberOfFrames", 1) or 1) != 1:
         return Refusal("not a single-frame greyscale image")
+    return _Geometry(position, orientation, spacing)
+
+
+def _pixels(ds: Dataset, path: Path) -> np.ndarray | Refusal:
+    """The decoded 2-D stored values, or why they cannot be decoded (cut short, corrupt, unsupported)."""
     try:
         pixels = ds.pixel_array
     except Exception as exc:  # decoders raise many types for truncated or corrupt pixel data
@@ -431,21 +498,16 @@ def read_ct_slice(path: Path, pseudonymiser: Anonymizer | None, deid_path: Path)
         )
     if pixels.ndim != 2:
         return Refusal(f"unexpected pixel array shape {pixels.shape}")
-    hu = to_hu(ds, pixels)
+    return pixels
 
-    original_sop, original_series = str(ds.SOPInstanceUID), str(ds.get("SeriesInstanceUID", ""))
-    transfer_syntax = str(getattr(meta, "TransferSyntaxUID", "") or "")
-    denoised = "DENOIS" in str(ds.get("SeriesDescription", "")).upper()
-    if pseudonymiser is None:
-        shutil.copyfile(path, deid_path)
-    else:
-        remove_private_tags(ds)
-        pseudonymiser.anonymize(ds)
-        ds.PatientIdentityRemoved = "YES"
-        ds.save_as(deid_path, enforce_file_format=True)
+
+def _ct_slice(
+    ds: Dataset, originals: _Originals, geometry: _Geometry, hu: np.ndarray, deid_path: Path
+) -> CtSlice:
+    """The accepted slice as the importer stores it, from its de-identified data set."""
     return CtSlice(
-        original_sop_uid=original_sop,
-        original_series_uid=original_series,
+        original_sop_uid=originals.sop_uid,
+        original_series_uid=originals.series_uid,
         study_uid=str(ds.StudyInstanceUID),
         series_uid=str(ds.SeriesInstanceUID),
         sop_uid=str(ds.SOPInstanceUID),
@@ -457,12 +519,12 @@ def read_ct_slice(path: Path, pseudonymiser: Anonymizer | None, deid_path: Path)
         series_description=str(ds.get("SeriesDescription", ""))[:200],
         manufacturer=str(ds.get("Manufacturer", ""))[:100],
         instance_number=_int_or_none(ds.get("InstanceNumber")),
-        position=position,
-        orientation=orientation,
-        pixel_spacing=(float(spacing[0]), float(spacing[1])),
+        position=geometry.position,
+        orientation=geometry.orientation,
+        pixel_spacing=(float(geometry.spacing[0]), float(geometry.spacing[1])),
         slice_thickness=_float_or_none(ds.get("SliceThickness")),
-        transfer_syntax=transfer_syntax,
-        denoised=denoised,
+        transfer_syntax=originals.transfer_syntax,
+        denoised=originals.denoised,
         hu=hu,
         deid_path=deid_path,
     )

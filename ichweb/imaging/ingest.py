@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from django.conf import settings
@@ -39,6 +40,9 @@ from ichweb.imaging.dicom import CtSlice, Refusal, init_reader, read_ct_slice, r
 from ichweb.imaging.models import ImportJob, Series, Slice, Study
 from ichweb.imaging.signals import series_imported
 from ichweb.imaging.sources import InputFile, Limits, expand
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 log = logging.getLogger(__name__)
 
@@ -105,74 +109,90 @@ def import_items(
     user=None,
     progress: ProgressFn | None = None,
 ) -> ImportResult:
-    """Import (name, path) items (files, folders, zips); returns the per-file report and studies touched."""
+    """Import (name, path) items (files, folders, zips); returns the per-file report and studies touched.
+
+    Three passes: read and de-identify every file, plan each series (new or added to a stored one), then
+    store each study in one transaction (a study is stored whole or not at all).
+    """
     report = progress or (lambda fraction, message: None)
     result = ImportResult()
     with tempfile.TemporaryDirectory(prefix="ichweb-import-") as scratch:
         files, rejected = expand(items, Path(scratch), limits_from_settings())
         for r in rejected:
             result.add(r.name, SKIPPED, r.reason)
-        accepted: list[tuple[str, CtSlice]] = []
-        seen: dict[str, str] = {}
-        deid_dir = Path(scratch) / "deid"
-        deid_dir.mkdir()
-        for i, (item, parsed) in enumerate(_read_files(files, deid_dir)):
-            if isinstance(parsed, Refusal):
-                result.add(item.name, SKIPPED, parsed.text(item.name))
-            elif parsed.original_sop_uid in seen:
-                result.add(
-                    item.name,
-                    SKIPPED,
-                    f"duplicate instance: same SOP Instance UID as {seen[parsed.original_sop_uid]}",
-                )
-            else:
-                seen[parsed.original_sop_uid] = item.name
-                accepted.append((item.name, parsed))
-            if i % 16 == 0 or i == len(files) - 1:
-                report(0.8 * (i + 1) / max(1, len(files)), f"read {i + 1} of {len(files)} files")
-
-        groups = group_by_series(accepted)
-        known = {
-            s.series_uid: s
-            for s in Series.objects.filter(series_uid__in=list(groups)).select_related("study")
-        }
-        stored_dir = Path(scratch) / "stored"
-        stored_dir.mkdir()
-        by_study: dict[str, list[_Unit]] = defaultdict(list)
-        for uid, group in groups.items():
-            if uid in known:
-                unit, refused = _plan_known(known[uid], group, stored_dir)
-            else:
-                plan, refused = plan_series(group)
-                unit = None
-                if plan is not None:
-                    names = [name for name, _ in plan.slices]
-                    unit = _Unit(uid, plan.first.study_uid, names, plan)
-            for name, reason in refused.items():
-                result.add(name, SKIPPED, reason)
-            if unit is not None:
-                by_study[unit.study_uid].append(unit)
-
+        accepted = _accepted_slices(files, Path(scratch) / "deid", result, report)
+        by_study = _plan_studies(accepted, Path(scratch) / "stored", result)
         for n, (study_uid, units) in enumerate(by_study.items()):
             report(0.8 + 0.2 * n / len(by_study), f"storing study {n + 1} of {len(by_study)}")
-            try:
-                study = _store_study(study_uid, units, user=user)
-            except Exception as exc:
-                log.exception("Import of study %s failed", study_uid)
-                for unit in units:
-                    for name in unit.files:
-                        result.add(
-                            name,
-                            SKIPPED,
-                            f"storing the study failed ({type(exc).__name__}); nothing of it was kept",
-                        )
-                continue
-            result.studies.append(study)
-            for unit in units:
-                for name in unit.files:
-                    result.add(name, ACCEPTED, unit.reason(name))
+            _store_and_report(study_uid, units, user, result)
     report(1.0, f"{result.n_accepted} of {len(result.report)} files accepted")
     return result
+
+
+def _accepted_slices(
+    files: list[InputFile], deid_dir: Path, result: ImportResult, report: ProgressFn
+) -> list[tuple[str, CtSlice]]:
+    """Every file read and de-identified; refusals and duplicate instances go to the report."""
+    deid_dir.mkdir()
+    accepted: list[tuple[str, CtSlice]] = []
+    seen: dict[str, str] = {}
+    for i, (item, parsed) in enumerate(_read_files(files, deid_dir)):
+        if isinstance(parsed, Refusal):
+            result.add(item.name, SKIPPED, parsed.text(item.name))
+        elif parsed.original_sop_uid in seen:
+            result.add(
+                item.name,
+                SKIPPED,
+                f"duplicate instance: same SOP Instance UID as {seen[parsed.original_sop_uid]}",
+            )
+        else:
+            seen[parsed.original_sop_uid] = item.name
+            accepted.append((item.name, parsed))
+        if i % 16 == 0 or i == len(files) - 1:
+            report(0.8 * (i + 1) / max(1, len(files)), f"read {i + 1} of {len(files)} files")
+    return accepted
+
+
+def _plan_studies(
+    accepted: list[tuple[str, CtSlice]], stored_dir: Path, result: ImportResult
+) -> dict[str, list[_Unit]]:
+    """The series to store, grouped by study; slices a plan refuses go to the report."""
+    groups = group_by_series(accepted)
+    stored = Series.objects.filter(series_uid__in=list(groups)).select_related("study")
+    known = {s.series_uid: s for s in stored}
+    stored_dir.mkdir()
+    by_study: dict[str, list[_Unit]] = defaultdict(list)
+    for uid, group in groups.items():
+        if uid in known:
+            unit, refused = _plan_known(known[uid], group, stored_dir)
+        else:
+            plan, refused = plan_series(group)
+            unit = None
+            if plan is not None:
+                names = [name for name, _ in plan.slices]
+                unit = _Unit(uid, plan.first.study_uid, names, plan)
+        for name, reason in refused.items():
+            result.add(name, SKIPPED, reason)
+        if unit is not None:
+            by_study[unit.study_uid].append(unit)
+    return by_study
+
+
+def _store_and_report(study_uid: str, units: list[_Unit], user: User | None, result: ImportResult) -> None:
+    """Store one study; its files are reported accepted, or all refused when storing it failed."""
+    try:
+        study = _store_study(study_uid, units, user=user)
+    except Exception as exc:
+        log.exception("Import of study %s failed", study_uid)
+        for unit in units:
+            for name in unit.files:
+                reason = f"storing the study failed ({type(exc).__name__}); nothing of it was kept"
+                result.add(name, SKIPPED, reason)
+        return
+    result.studies.append(study)
+    for unit in units:
+        for name in unit.files:
+            result.add(name, ACCEPTED, unit.reason(name))
 
 
 #: Below this many files a process pool costs more than it saves.
@@ -292,41 +312,14 @@ def _store_study(study_uid: str, units: list[_Unit], *, user) -> Study:
             if unit.plan is not None:
                 _write_series_files(unit.plan, staging / unit.series_uid)
         with transaction.atomic():
-            first = next((u.plan.first for u in units if u.plan is not None and u.known is None), None)
-            if first is None:  # only series imported before: the study exists
-                study = Study.objects.get(study_uid=study_uid)
-            else:
-                study, _ = Study.objects.get_or_create(
-                    study_uid=study_uid,
-                    defaults={
-                        "patient_pseudo_id": first.patient_pseudo_id,
-                        "study_date": _parse_date(first.study_date),
-                        "description": first.study_description,
-                        "accession_pseudo": first.accession[:64],
-                        "imported_by": user,
-                    },
-                )
+            study = _study_row(study_uid, units, user)
             new_ids: list[int] = []
             completed_ids: list[int] = []
             retired: list[Path] = []
             for unit in units:
                 if unit.plan is None:
                     continue
-                if unit.known is None:
-                    final = media / "studies" / study_uid / unit.series_uid
-                    series = _create_series_rows(study, unit.plan, final.relative_to(media))
-                    if final.exists():  # left over by an import that failed after moving files
-                        shutil.rmtree(final)
-                    new_ids.append(series.pk)
-                else:
-                    series = Series.objects.select_for_update().get(pk=unit.known.pk)
-                    if set(series.slices.values_list("sop_instance_uid", flat=True)) != unit.known_sops:
-                        raise SeriesChanged(f"series {series.pk} changed while this import read it")
-                    # A new folder: the old one serves readers until the commit, then goes.
-                    final = media / "studies" / study_uid / f"{unit.series_uid}-{uuid.uuid4().hex[:8]}"
-                    retired.append(series.path)
-                    _update_series_rows(series, unit.plan, final.relative_to(media))
-                    completed_ids.append(series.pk)
+                final = _series_rows(study, unit, media, new_ids, completed_ids, retired)
                 final.parent.mkdir(parents=True, exist_ok=True)
                 (staging / unit.series_uid).rename(final)
                 moved.append(final)
@@ -348,6 +341,55 @@ def _store_study(study_uid: str, units: list[_Unit], *, user) -> Study:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return study
+
+
+def _study_row(study_uid: str, units: list[_Unit], user: User | None) -> Study:
+    """The study's row: made from its first new series, or the stored one when only known series grow."""
+    first = next((u.plan.first for u in units if u.plan is not None and u.known is None), None)
+    if first is None:  # only series imported before: the study exists
+        return Study.objects.get(study_uid=study_uid)
+    study, _ = Study.objects.get_or_create(
+        study_uid=study_uid,
+        defaults={
+            "patient_pseudo_id": first.patient_pseudo_id,
+            "study_date": _parse_date(first.study_date),
+            "description": first.study_description,
+            "accession_pseudo": first.accession[:64],
+            "imported_by": user,
+        },
+    )
+    return study
+
+
+def _series_rows(
+    study: Study,
+    unit: _Unit,
+    media: Path,
+    new_ids: list[int],
+    completed_ids: list[int],
+    retired: list[Path],
+) -> Path:
+    """Create (new series) or update under its row lock (a known one) the rows of ``unit``'s series.
+
+    Returns the folder its staged files move to; a completed series gets a new folder, and its old one is
+    added to ``retired`` (it serves readers until the commit).
+    """
+    assert unit.plan is not None
+    if unit.known is None:
+        final = media / "studies" / study.study_uid / unit.series_uid
+        series = _create_series_rows(study, unit.plan, final.relative_to(media))
+        if final.exists():  # left over by an import that failed after moving files
+            shutil.rmtree(final)
+        new_ids.append(series.pk)
+        return final
+    series = Series.objects.select_for_update().get(pk=unit.known.pk)
+    if set(series.slices.values_list("sop_instance_uid", flat=True)) != unit.known_sops:
+        raise SeriesChanged(f"series {series.pk} changed while this import read it")
+    final = media / "studies" / study.study_uid / f"{unit.series_uid}-{uuid.uuid4().hex[:8]}"
+    retired.append(series.path)
+    _update_series_rows(series, unit.plan, final.relative_to(media))
+    completed_ids.append(series.pk)
+    return final
 
 
 def _remove_folders(paths: list[Path]) -> None:

@@ -65,19 +65,8 @@ def review_document(series: Series, user, version_id: int | None = None) -> dict
     The prediction basis is cut to the exemplars ``user`` may see, and names their source only to leads
     (``access.visible_exemplars``).
     """
-    slices = list(series.slices.order_by("index").values("id", "index"))
     doc: dict[str, Any] = {
-        "series": {
-            "id": series.pk,
-            "study": series.study_id,
-            "n_slices": series.n_slices,
-            "rows": series.rows,
-            "columns": series.columns,
-            "slices": [
-                {"index": s["index"], "id": s["id"], "image_url": reverse("slice-image", args=[s["id"]])}
-                for s in slices
-            ],
-        },
+        "series": _series_part(series),
         "models": [
             {"id": v.pk, "name": v.name, "is_active": v.is_active}
             for v in ModelVersion.objects.filter(jobs__series=series).distinct()
@@ -103,8 +92,29 @@ def review_document(series: Series, user, version_id: int | None = None) -> dict
         "finished_at": job.finished_at,
         "url": reverse("inferencejob-detail", args=[job.pk]),
     }
-    if job.status != Stage.SUCCEEDED:
-        return doc
+    if job.status == Stage.SUCCEEDED:
+        doc.update(_results_part(job, user))
+    return doc
+
+
+def _series_part(series: Series) -> dict[str, Any]:
+    slices = series.slices.order_by("index").values("id", "index")
+    return {
+        "id": series.pk,
+        "study": series.study_id,
+        "n_slices": series.n_slices,
+        "rows": series.rows,
+        "columns": series.columns,
+        "slices": [
+            {"index": s["index"], "id": s["id"], "image_url": reverse("slice-image", args=[s["id"]])}
+            for s in slices
+        ],
+    }
+
+
+def _results_part(job: InferenceJob, user: Any) -> dict[str, Any]:
+    """A finished job's labels, thresholds, case calls, slice probabilities and maps, as ``user`` may see."""
+    version = job.model_version
     labels = list(version.label_order)
     show_source = access.sees_exemplar_sources(user)
     exemplars = (
@@ -112,17 +122,16 @@ def review_document(series: Series, user, version_id: int | None = None) -> dict
         if show_source
         else set(access.visible_exemplars(user).filter(model_version=version).values_list("pk", flat=True))
     )
-    doc.update(
-        labels=labels,
-        thresholds=job.thresholds,
-        case={
+    return {
+        "labels": labels,
+        "thresholds": job.thresholds,
+        "case": {
             label: {"probability": job.case_probabilities.get(label), "positive": job.positive.get(label)}
             for label in labels
         },
-        slice_probabilities=[p.probabilities for p in job.slice_predictions.order_by("index")],
-        maps=[
+        "slice_probabilities": [p.probabilities for p in job.slice_predictions.order_by("index")],
+        "maps": [
             _map(m, exemplars, show_source)
             for m in job.attention_maps.order_by("index", "label").prefetch_related("basis__entry")
         ],
-    )
-    return doc
+    }
