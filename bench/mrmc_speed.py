@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -32,6 +30,8 @@ from sklearn.metrics import roc_auc_score
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from timing import best_of  # noqa: E402  (bench/ is the script folder)
 
 from ml.mrmc import Readings, or_analysis  # noqa: E402
 
@@ -88,15 +88,6 @@ def loop_f(ratings: np.ndarray, truth: np.ndarray) -> float:
     resid = theta - theta.mean(axis=1, keepdims=True) - theta.mean(axis=0, keepdims=True) + grand
     ms_tr = np.sum(resid**2) / ((t - 1) * (r - 1))
     return float(ms_t / (ms_tr + r * max(cov2 - cov3, 0.0)))
-
-
-def best_of(repeats: int, fn: Callable[[], T]) -> tuple[float, T]:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - started)
-    return min(times), out
 
 
 def main(argv: list[str] | None = None) -> int:

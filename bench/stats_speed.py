@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +25,8 @@ from sklearn.metrics import roc_auc_score
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from timing import best_of  # noqa: E402  (bench/ is the script folder)
 
 from ml.stats import bootstrap_auc_ci, bootstrap_indices  # noqa: E402
 
@@ -48,15 +48,6 @@ def sklearn_loop_ci(y: np.ndarray, s: np.ndarray, resamples: int, seed: int) -> 
     ]
     lo, hi = np.quantile(aucs, [0.025, 0.975])
     return float(lo), float(hi)
-
-
-def best_of(repeats: int, fn: Callable[[], tuple[float, float]]) -> tuple[float, tuple[float, float]]:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - started)
-    return min(times), out
 
 
 def main(argv: list[str] | None = None) -> int:
