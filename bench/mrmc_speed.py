@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
@@ -36,7 +35,6 @@ from timing import best_of  # noqa: E402  (bench/ is the script folder)
 from ml.mrmc import Readings, or_analysis  # noqa: E402
 
 TARGET_SPEEDUP = 50.0
-T = TypeVar("T")
 
 
 def synthetic_study(readers: int, cases: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
