@@ -330,18 +330,39 @@ def _read_state(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def _check_input_sizes(folder: Path, manifest: dict[str, Any]) -> None:
+    """Refuse a manifest whose input sizes differ from the ones its recipe trained the nets at.
+
+    A net with global pooling runs at any size, so a hand-edited ``input_size`` would not fail: it would
+    predict quietly worse. The recipe the bundle records says what the nets saw in training.
+    """
+    recipe = manifest.get("recipe") or {}
+    if "input_size" not in recipe:
+        return  # a bundle from before recipes were recorded: nothing to compare with
+    for arch in manifest["archs"]:
+        trained = int(recipe["input_size"] or INPUT_SIZE[arch])
+        stated = int(manifest["input_size"].get(arch, trained))
+        if stated != trained:
+            raise BundleError(
+                f"{folder / MANIFEST}: input_size of {arch} is {stated} px but its recipe trained it at "
+                f"{trained} px; restore input_size {trained} (a net loaded at another size predicts worse)"
+            )
+
+
 def load_bundle(directory: str | Path) -> Bundle:
     """Read a bundle written by ``save_bundle``: verify it, rebuild each arch, load its weights (eval mode).
 
     Raises:
         BundleError: missing or malformed manifest, a file whose sha256 changed (named), a label order that
             differs from ``ml.labels`` (what differs is named), a weights file that is not plain tensors
-            (pickled objects are refused), or weights that do not fit the arch.
+            (pickled objects are refused), weights that do not fit the arch, or an input size other than
+            the one the recipe trained the net at.
     """
     folder = Path(directory)
     manifest = _read_manifest(folder)
     check_label_order(manifest["label_order"])
     _verify_files(folder, manifest)
+    _check_input_sizes(folder, manifest)
     n_outputs = len(manifest["label_order"])
     models: dict[str, nn.Module] = {}
     for arch in manifest["archs"]:

@@ -125,3 +125,18 @@ def test_weights_that_do_not_fit_are_refused(tmp_path: Path) -> None:
     _rewrite_manifest(tmp_path, label_order=list(LABELS))
     with pytest.raises(BundleError, match="does not fit tiny with 6 outputs"):
         load_bundle(tmp_path)
+
+
+def test_a_bundle_at_another_input_size_than_it_was_trained_at_is_refused(tmp_path: Path) -> None:
+    recipe = {"name": "lite", "step": "M4", "input_size": 96}
+    save_bundle(tmp_path, {"tiny": _tiny()}, _meta(recipe=recipe, input_size={"tiny": 96}))
+    assert load_bundle(tmp_path).input_size == {"tiny": 96}
+    _rewrite_manifest(tmp_path, input_size={"tiny": 128})
+    with pytest.raises(BundleError, match=r"bundle\.json: input_size of tiny is 128 px .* at 96 px"):
+        load_bundle(tmp_path)
+    # A recipe of the nets' own sizes (None) trained tiny at its native 128 px.
+    native = tmp_path / "native"
+    save_bundle(native, {"tiny": _tiny()}, _meta(recipe={"name": "lite", "input_size": None}))
+    _rewrite_manifest(native, input_size={"tiny": 64})
+    with pytest.raises(BundleError, match="trained it at 128 px"):
+        load_bundle(native)
