@@ -119,3 +119,19 @@ def test_class_weighted_bce_matches_torch_weight() -> None:
     w = torch.as_tensor(lewicki_class_weights())
     expected = F.binary_cross_entropy_with_logits(logits, targets, weight=w, reduction="sum") / 5
     torch.testing.assert_close(class_weighted_bce_loss(logits, targets, lewicki_class_weights()), expected)
+
+
+def test_a_training_set_without_positive_slices_for_a_label_is_named_in_a_warning(caplog) -> None:
+    from ml.data import CaseData
+    from ml.recipes import RECIPES
+    from ml.trainer import loss_function
+
+    labels = np.zeros((4, len(LABELS)), np.float32)
+    labels[1, LABELS.index("IPH")] = labels[1, LABELS.index("ANY")] = 1  # IPH and ANY only
+    case = CaseData("c1", "p1", np.zeros((4, 8, 8), np.int16), labels)
+    recipe = RECIPES["lite"].with_(sampling="shuffle")
+    with caplog.at_level("WARNING", logger="ml.trainer"):
+        loss = loss_function(recipe, [case], torch.device("cpu"))
+    assert "eq. 3 weights undefined for IVH, SDH, EDH, SAH" in caplog.text
+    z, y = torch.zeros(2, len(LABELS)), torch.zeros(2, len(LABELS))
+    assert torch.isfinite(loss(z, y))  # still trains, the undefined labels at weight 1
