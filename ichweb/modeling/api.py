@@ -252,7 +252,6 @@ class ReviewViewSet(viewsets.GenericViewSet):
 
     queryset = Series.objects.none()
 
-
     @extend_schema(parameters=[ReviewQuerySerializer], responses={200: OpenApiTypes.OBJECT})
     def retrieve(self, request: Request, pk: str) -> Response:
         query = ReviewQuerySerializer(data=request.query_params)
