@@ -1,8 +1,9 @@
 """Input pipeline: images/s of one DataLoader worker for the ``paper`` recipe's training inputs, and how many
-workers feed a GPU.
+workers feed a GPU, for today's path and for the device path (``Recipe.device_preprocess``).
 
     .venv/bin/python bench/data_pipeline.py [--cases 6] [--slices 24] [--images 320] [--batch-size 64]
-                                           [--sizes 224,299] [--target 3000] [--max-workers 12] [--quick]
+                                           [--sizes 224,299] [--target 3000] [--max-workers 12]
+                                           [--device cpu|cuda] [--quick]
 
 The cases are 512 x 512 phantoms (the size of real CT) with a scanner-denoised series, saved as ``.npy``
 files in a temporary folder and memory-mapped as in training (``ml.data.CaseData`` with paths). The images
@@ -11,13 +12,18 @@ images, augmentation with the noise choice) in the order and with the ``b`` and 
 ``ml.slices.SliceBatchSampler``, windowing ``paper``: read -> window -> interpolate -> resize + normalise
 -> augment.
 
-Printed per input size (224: VGG16 and ResNet-50; 299: Inception-v3 and Inception-ResNet-v2):
+Printed per input size (224: VGG16 and ResNet-50; 299: Inception-v3 and Inception-ResNet-v2), for each path:
+today's (the workers window, mix, resize, normalise and augment: ``ml.slices.make_loader``) and the device
+path (the workers read the int16 HU and the draws, ``ml.slices.make_raw_loader``; ``ml.gpu_batch``):
 
 - images/s of one worker, measured over ``--images`` images after one warm-up batch: ``num_workers=0``
   (the work alone, in this process with one torch thread as a DataLoader worker has) and
   ``num_workers=1`` (one worker process: adds the batch's trip to the main process);
 - the workers needed for ``--target`` images/s (3,000: an H100 training ResNet-50 with AMP),
   ``ceil(target / one worker process's rate)``, with PASS or MISS against ``--max-workers`` (12);
+- for the device path, the images/s of the device side (``ml.gpu_batch.DeviceTransform`` with the batch's
+  transfer) on ``--device`` (default: CUDA when present, else this CPU with one torch thread, which only
+  shows the cost, not what a GPU gives), and the largest difference between its batch and today's;
 - where an image's time goes (ms per image, averaged over the same items): read, window, interpolate,
   resize + normalise, augment, timed by calling those functions directly, and the rest (Python, collate),
   then the largest stage;
@@ -37,6 +43,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -46,11 +53,13 @@ sys.path.insert(0, str(ROOT))
 
 from ml.augment import air_value, apply_geometric, denoise, sample_params  # noqa: E402
 from ml.data import CaseData  # noqa: E402
+from ml.device import default_device  # noqa: E402
+from ml.gpu_batch import DeviceTransform, RawBatch  # noqa: E402
 from ml.interpolation import interpolate_training_volume  # noqa: E402
 from ml.phantom import PhantomConfig, generate_case  # noqa: E402
 from ml.preprocess import normalize, resize, window_channels  # noqa: E402
 from ml.recipes import RECIPES  # noqa: E402
-from ml.slices import SliceBatchSampler, SliceDataset, SliceKey, make_loader  # noqa: E402
+from ml.slices import SliceBatchSampler, SliceDataset, SliceKey, make_loader, make_raw_loader  # noqa: E402
 
 STAGES = ("read", "window", "interpolate", "resize+normalise", "augment")
 
@@ -73,28 +82,63 @@ def keys_of(sampler: SliceBatchSampler) -> list[list[SliceKey]]:
     return list(sampler)
 
 
+class FixedBatches(SliceBatchSampler):
+    """A sampler that gives the same, already drawn batches of keys."""
+
+    def __init__(self, dataset: SliceDataset, batches: Sequence[list[SliceKey]]) -> None:
+        super().__init__(dataset, len(batches[0]))
+        self.batches = list(batches)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
 def loader_rate(
-    dataset: SliceDataset, batches: Sequence[list[SliceKey]], num_workers: int, images: int
+    dataset: SliceDataset, batches: Sequence[list[SliceKey]], num_workers: int, images: int, raw: bool = False
 ) -> tuple[float, int]:
-    """Images/s after the first batch (warm-up, and the worker's start-up), over at least ``images``."""
+    """Images/s after the first batch (warm-up, and the worker's start-up), over at least ``images``.
 
-    class Fixed(SliceBatchSampler):
-        def __iter__(self):  # type: ignore[no-untyped-def]
-            return iter(batches)
-
-        def __len__(self) -> int:
-            return len(batches)
-
-    sampler = Fixed(dataset, len(batches[0]))
+    ``raw``: the device path's loader (batches of int16 HU, ``make_raw_loader``); else today's.
+    """
+    make = make_raw_loader if raw else make_loader
     seen, started = 0, 0.0
-    for k, (x, _) in enumerate(make_loader(dataset, sampler, num_workers=num_workers)):
+    for k, batch in enumerate(make(dataset, FixedBatches(dataset, batches), num_workers=num_workers)):
         if k == 0:
             started = time.perf_counter()
             continue
-        seen += len(x)
+        seen += len(batch) if isinstance(batch, RawBatch) else len(batch[0])
         if seen >= images:
             break
     return seen / (time.perf_counter() - started), seen
+
+
+def device_rate(
+    dataset: SliceDataset, batches: Sequence[list[SliceKey]], device: torch.device, images: int
+) -> tuple[float, float]:
+    """Images/s of the device side (pinned batch -> device -> ``DeviceTransform``) after one warm-up batch,
+    and the largest difference between its first batch and today's path's."""
+    transform = DeviceTransform(dataset.windowing, dataset.size)
+    cuda = device.type == "cuda"
+    spent, seen, worst = 0.0, 0, 0.0
+    for k, raw in enumerate(make_raw_loader(dataset, FixedBatches(dataset, batches), pin_memory=cuda)):
+        if cuda:
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        out = transform(raw.to(device))
+        if cuda:
+            torch.cuda.synchronize(device)
+        if k == 0:
+            today = torch.stack([dataset[key][0] for key in batches[0]])
+            worst = float((out.cpu() - today).abs().max())
+            continue
+        spent += time.perf_counter() - t0
+        seen += len(raw)
+        if seen >= images:
+            break
+    return seen / spent, worst
 
 
 def breakdown(dataset: SliceDataset, keys: Sequence[SliceKey]) -> dict[str, float]:
@@ -135,9 +179,8 @@ def breakdown(dataset: SliceDataset, keys: Sequence[SliceKey]) -> dict[str, floa
     return spent
 
 
-def run_size(
-    cases: list[CaseData], size: int, args: argparse.Namespace
-) -> tuple[float, float, dict[str, float], int]:
+def run_size(cases: list[CaseData], size: int, args: argparse.Namespace) -> dict[str, object]:
+    """The figures of one input size (``report`` prints them)."""
     recipe = RECIPES["paper"]
     dataset = SliceDataset(cases, recipe.step, windowing=recipe.windowing, size=size, native_size=size)
     need = -(-args.images // args.batch_size) + 1
@@ -146,13 +189,51 @@ def run_size(
         sampler = SliceBatchSampler(dataset, args.batch_size, seed=len(batches), drop_last=True)
         batches += keys_of(sampler)
     batches = batches[:need]
-    rate0, n0 = loader_rate(dataset, batches, 0, args.images)
-    rate1, _ = loader_rate(dataset, batches, 1, args.images)
+    figures: dict[str, object] = {}
+    (rate0, figures["n"]), (rate1, _) = (loader_rate(dataset, batches, w, args.images) for w in (0, 1))
+    figures["today"] = [rate0, rate1]
+    figures["raw"] = [loader_rate(dataset, batches, w, args.images, raw=True)[0] for w in (0, 1)]
+    figures["device"] = device_rate(dataset, batches, args.device, args.images)
     keys = [k for b in batches[1:] for k in b][: args.images]
     breakdown(dataset, keys[: args.batch_size])  # warm-up
     spent = breakdown(dataset, keys)
-    per_image = {stage: 1e3 * seconds / len(keys) for stage, seconds in spent.items()}
-    return rate0, rate1, per_image, n0
+    figures["per_image"] = {stage: 1e3 * seconds / len(keys) for stage, seconds in spent.items()}
+    return figures
+
+
+def verdict(rate: float, args: argparse.Namespace) -> str:
+    workers = math.ceil(args.target / rate)
+    mark = "PASS" if workers <= args.max_workers else "MISS"
+    return f"workers for {args.target:,.0f} images/s: {workers}  ({mark}, target <= {args.max_workers})"
+
+
+def report(size: int, figures: dict[str, object], args: argparse.Namespace) -> None:
+    today, raw = cast("list[float]", figures["today"]), cast("list[float]", figures["raw"])
+    device_images, worst = cast("tuple[float, float]", figures["device"])
+    per_image = cast("dict[str, float]", figures["per_image"])
+    print(f"\n{size} px ({figures['n']} images per measurement)")
+    for name, rates in (("today's path (float work in the workers)", today), ("device path", raw)):
+        if rates is raw:
+            name += " (workers read int16 HU; the device windows, mixes, resizes, augments)"
+        print(f"  {name}:")
+        print(f"    one worker, in process (num_workers=0): {rates[0]:8.1f} images/s")
+        print(f"    one worker process     (num_workers=1): {rates[1]:8.1f} images/s")
+        print(f"    {verdict(rates[1], args)}")
+    device = args.device
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{device}, 1 torch thread"
+    note = "" if device.type == "cuda" else "  (a CPU stands in for the GPU: the cost, not a GPU figure)"
+    print(f"    device side on {where}: {device_images:8.1f} images/s{note}")
+    print(f"    device batch vs today's batch: max |difference| {worst:.2g}")
+    staged = sum(per_image[s] for s in STAGES)
+    total = 1e3 / today[0]
+    parts = ", ".join(f"{s} {per_image[s]:.2f}" for s in STAGES)
+    print(f"  today's path, ms per image: {parts}; rest {max(total - staged, 0.0):.2f}; total {total:.2f}")
+    largest = max(STAGES, key=lambda stage: per_image[stage])
+    print(f"  largest stage: {largest}, {100 * per_image[largest] / staged:.0f} % of the staged time")
+    print(
+        f"  3x3 median instead of a scanner series (for the half of the images drawn denoised): "
+        f"{per_image['median']:.2f} ms more per image on average"
+    )
 
 
 def main() -> int:
@@ -164,8 +245,10 @@ def main() -> int:
     parser.add_argument("--sizes", default="224,299", help="network input sides")
     parser.add_argument("--target", type=float, default=3000.0, help="images/s the GPU consumes")
     parser.add_argument("--max-workers", type=int, default=12, help="the worker budget (target <= 12)")
+    parser.add_argument("--device", default=None, help="device of the device path (default: cuda if present)")
     parser.add_argument("--quick", action="store_true", help="a few-second smoke run (2 cases, 32 images)")
     args = parser.parse_args()
+    args.device = default_device(args.device)
     if args.quick:
         args.cases, args.slices, args.images, args.batch_size = 2, 8, 32, 16
 
@@ -183,26 +266,7 @@ def main() -> int:
         if args.quick:
             print("quick mode: 2 cases of 8 slices, 32 images per measurement: a smoke run, not a figure")
         for size in sizes:
-            rate0, rate1, per_image, n = run_size(cases, size, args)
-            workers = math.ceil(args.target / rate1)
-            verdict = "PASS" if workers <= args.max_workers else "MISS"
-            print(f"\n{size} px ({n} images per measurement)")
-            print(f"  one worker, in process (num_workers=0): {rate0:7.1f} images/s")
-            print(f"  one worker process     (num_workers=1): {rate1:7.1f} images/s")
-            print(
-                f"  workers for {args.target:,.0f} images/s: {workers}  "
-                f"({verdict}, target <= {args.max_workers})"
-            )
-            staged = sum(per_image[s] for s in STAGES)
-            total = 1e3 / rate0
-            parts = ", ".join(f"{s} {per_image[s]:.2f}" for s in STAGES)
-            print(f"  ms per image: {parts}; rest {max(total - staged, 0.0):.2f}; total {total:.2f}")
-            largest = max(STAGES, key=lambda stage: per_image[stage])
-            print(f"  largest stage: {largest}, {100 * per_image[largest] / staged:.0f} % of the staged time")
-            print(
-                f"  3x3 median instead of a scanner series (for the half of the images drawn denoised): "
-                f"{per_image['median']:.2f} ms more per image on average"
-            )
+            report(size, run_size(cases, size, args), args)
     return 0
 
 

@@ -42,13 +42,17 @@ __all__ = [
     "SHIFT_PIXELS",
     "AugmentParams",
     "affine",
+    "affine_batch",
+    "affine_matrix",
     "air_value",
     "apply_geometric",
     "denoise",
+    "geometric_matrix",
     "noise_variant",
     "rotate",
     "sample_params",
     "sampling_grid",
+    "sampling_grids",
     "scale",
     "translate",
 ]
@@ -108,6 +112,32 @@ def _fill(images: torch.Tensor, fill: torch.Tensor | float | None) -> torch.Tens
     return f.view(-1, 1, 1) if f.ndim == 1 else f
 
 
+def affine_matrix(
+    h: int,
+    w: int,
+    *,
+    angle: float = 0.0,
+    scale_yx: tuple[float, float] = (1.0, 1.0),
+    shift_xy: tuple[float, float] = (0.0, 0.0),
+) -> NDArray[np.float64] | None:
+    """The ``(2, 3)`` output-to-input matrix of ``affine`` for ``h x w`` images; None for the identity.
+
+    In ``grid_sample``'s [-1, 1] coordinates; ``affine`` and ``affine_batch`` take it as float32.
+    """
+    sy, sx = scale_yx
+    tx, ty = shift_xy
+    if angle == 0 and sx == 1 and sy == 1 and tx == 0 and ty == 0:
+        return None
+    theta = math.radians(angle)
+    cos, sin = math.cos(theta), math.sin(theta)
+    # Inverse map (output -> input) in pixels, y pointing down: S^-1 R(-angle) (p - t).
+    inv = np.array([[cos / sx, -sin / sx], [sin / sy, cos / sy]])
+    half = np.array([w / 2.0, h / 2.0])
+    linear = inv * half[None, :] / half[:, None]
+    offset = -(inv @ np.array([tx, ty])) / half
+    return np.concatenate([linear, offset[:, None]], axis=1)
+
+
 def affine(
     images: torch.Tensor,
     *,
@@ -122,27 +152,33 @@ def affine(
     from outside the image take ``fill`` (a scalar or one value per channel). Identity parameters return the
     input unchanged.
     """
-    sy, sx = scale_yx
-    tx, ty = shift_xy
-    if angle == 0 and sx == 1 and sy == 1 and tx == 0 and ty == 0:
+    h, w = images.shape[-2:]
+    matrix = affine_matrix(h, w, angle=angle, scale_yx=scale_yx, shift_xy=shift_xy)
+    if matrix is None:
         return images
     single = images.ndim == 3
     x = images[None] if single else images
-    h, w = x.shape[-2:]
-    theta = math.radians(angle)
-    cos, sin = math.cos(theta), math.sin(theta)
-    # Inverse map (output -> input) in pixels, y pointing down: S^-1 R(-angle) (p - t).
-    inv = np.array([[cos / sx, -sin / sx], [sin / sy, cos / sy]])
-    half = np.array([w / 2.0, h / 2.0])
-    linear = inv * half[None, :] / half[:, None]
-    offset = -(inv @ np.array([tx, ty])) / half
-    matrix = np.concatenate([linear, offset[:, None]], axis=1)
     theta_t = torch.as_tensor(matrix, dtype=x.dtype, device=x.device)
     grid = sampling_grid(theta_t, h, w).expand(x.shape[0], h, w, 2)
     f = _fill(x, fill)
     # grid_sample pads with zeros; shifting by the fill value pads with the fill instead.
     out = F.grid_sample(x - f, grid, mode="bilinear", padding_mode="zeros", align_corners=False).add_(f)
     return out[0] if single else out
+
+
+def affine_batch(
+    images: torch.Tensor, thetas: torch.Tensor, fill: torch.Tensor | float | None = None
+) -> torch.Tensor:
+    """``(N, C, H, W)`` images, each resampled with its own ``(2, 3)`` matrix of ``thetas (N, 2, 3)``.
+
+    Image ``k`` is ``affine`` of image ``k`` with the parameters whose ``affine_matrix`` is ``thetas[k]``
+    (the same grid arithmetic, one ``grid_sample`` for the batch). Identity matrices are resampled too, so
+    leave out the images whose parameters are the identity (``affine`` returns those unchanged).
+    """
+    h, w = images.shape[-2:]
+    grid = sampling_grids(thetas.to(images.dtype), h, w)
+    f = _fill(images, fill)
+    return F.grid_sample(images - f, grid, mode="bilinear", padding_mode="zeros", align_corners=False).add_(f)
 
 
 def _base_coordinates(n: int, like: torch.Tensor) -> torch.Tensor:
@@ -159,11 +195,18 @@ def sampling_grid(theta: torch.Tensor, h: int, w: int) -> torch.Tensor:
     here by broadcasting one row of x against one column of y: about 4x faster on a CPU at 224 px, and equal
     to it (to the last bit where the product does not fuse multiply-adds).
     """
-    xs = _base_coordinates(w, theta).view(1, w)
-    ys = _base_coordinates(h, theta).view(h, 1)
-    grid = torch.empty((1, h, w, 2), dtype=theta.dtype, device=theta.device)
+    return sampling_grids(theta[None], h, w)
+
+
+def sampling_grids(thetas: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """``sampling_grid`` of every matrix of ``thetas (N, 2, 3)``: ``(N, h, w, 2)``, the same arithmetic."""
+    n = thetas.shape[0]
+    xs = _base_coordinates(w, thetas).view(1, 1, w)
+    ys = _base_coordinates(h, thetas).view(1, h, 1)
+    grid = torch.empty((n, h, w, 2), dtype=thetas.dtype, device=thetas.device)
     for k in range(2):
-        grid[0, :, :, k] = xs * theta[k, 0] + ys * theta[k, 1] + theta[k, 2]
+        t = thetas[:, k].reshape(n, 3, 1, 1)
+        grid[..., k] = xs * t[:, 0] + ys * t[:, 1] + t[:, 2]
     return grid
 
 
@@ -207,6 +250,20 @@ def apply_geometric(
         scale_yx=(params.scale_y, params.scale_x),
         shift_xy=(params.shift_x * pixel_scale, params.shift_y * pixel_scale),
         fill=fill,
+    )
+
+
+def geometric_matrix(
+    params: AugmentParams, h: int, w: int, pixel_scale: float = 1.0
+) -> NDArray[np.float64] | None:
+    """The ``affine_matrix`` that ``apply_geometric(images, params, pixel_scale=...)`` applies to ``h x w``
+    images (None: the identity, which ``apply_geometric`` leaves alone)."""
+    return affine_matrix(
+        h,
+        w,
+        angle=params.angle,
+        scale_yx=(params.scale_y, params.scale_x),
+        shift_xy=(params.shift_x * pixel_scale, params.shift_y * pixel_scale),
     )
 
 

@@ -60,25 +60,33 @@ def window_channels(hu: np.ndarray, windowing: str) -> np.ndarray:
     return out
 
 
-def window_float_torch(hu: torch.Tensor, level: float, width: float) -> torch.Tensor:
+def window_float_torch(
+    hu: torch.Tensor, level: float, width: float, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """``ml.windowing.window_float`` on a tensor, on its device: ``clip((hu - (WL - WW/2)) / WW, 0, 1)``.
 
     The same float32 operations as the numpy function (HU to float32, minus float32 ``WL - WW/2``, times
-    float32 ``1 / WW``, clipped), so the values are equal.
+    float32 ``1 / WW``, clipped), so the values are equal. ``out``: a float32 tensor (or view) to write into.
     """
     if not width > 0:
         raise ValueError(f"window width must be > 0, got {width}")
     low, scale = float(np.float32(level - width / 2)), float(np.float32(1.0 / width))
-    return hu.to(torch.float32).sub(low).mul_(scale).clamp_(0.0, 1.0)
+    return torch.sub(hu.to(torch.float32), low, out=out).mul_(scale).clamp_(0.0, 1.0)
 
 
 def window_channels_torch(hu: torch.Tensor, windowing: str) -> torch.Tensor:
-    """``window_channels`` on a ``(Z, H, W)`` tensor of HU, on its device: ``(Z, 3, H, W)`` float32."""
+    """``window_channels`` on a ``(Z, H, W)`` tensor of HU, on its device: ``(Z, 3, H, W)`` float32.
+
+    The HU are converted to float32 once and each window is written straight into its channel.
+    """
     windows = channel_windows(windowing)
     x = hu.to(torch.float32)
     out = torch.empty((x.shape[0], 3, *x.shape[1:]), dtype=torch.float32, device=x.device)
     for c, w in enumerate(windows):
-        out[:, c] = out[:, c - 1] if c and w == windows[c - 1] else window_float_torch(x, w.level, w.width)
+        if c and w == windows[c - 1]:
+            out[:, c] = out[:, c - 1]
+        else:
+            window_float_torch(x, w.level, w.width, out=out[:, c])
     return out
 
 

@@ -40,6 +40,7 @@ Optimizer = Literal["sgd", "adam"]
 LossWeights = Literal["eq2", "lewicki"]
 Sampling = Literal["shuffle", "balanced"]
 Schedule = Literal["plateau", "onecycle"]
+DevicePreprocess = Literal["auto", "on", "off"]
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,10 @@ class Recipe:
             resizing, in training and inference alike, so the input pixels go to the head, not the air.
         cache_images: keep the training cases' network-ready slices in memory (``ml.slices.SliceDataset``):
             about twice the images per second on a CPU, at ~5 MB per case at 128 px (small inputs only).
+        device_preprocess: where the training images are windowed, mixed, resized, normalised and augmented:
+            ``"off"`` in the DataLoader workers (``ml.slices.SliceDataset``); ``"on"`` on the training
+            device, the workers sending only the int16 HU and the draws (``ml.gpu_batch``; the same images
+            to float rounding, and ``cache_images`` is not used); ``"auto"``: on when training on CUDA.
     """
 
     name: str
@@ -159,6 +164,7 @@ class Recipe:
     schedule: Schedule = "plateau"
     crop_to_head: bool = False
     cache_images: bool = False
+    device_preprocess: DevicePreprocess = "auto"
 
     def __post_init__(self) -> None:
         if not self.archs:
@@ -191,6 +197,10 @@ class Recipe:
         for name in ("crop_to_head", "cache_images"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.device_preprocess not in ("auto", "on", "off"):
+            raise ValueError(
+                f"device_preprocess must be 'auto', 'on' or 'off', got {self.device_preprocess!r}"
+            )
         if not 0 < self.target_sensitivity <= 1:
             raise ValueError(f"target_sensitivity must be in (0, 1], got {self.target_sensitivity}")
         for arch in self.archs:

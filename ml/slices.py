@@ -23,6 +23,10 @@ a subtype, the subtype drawn uniformly among those the training set has (so a ra
 as a common SDH), and fills the rest with items drawn uniformly from all; both with replacement.
 ``label_rates`` gives the share of positives per label the net is then shown (for eq. 3).
 
+**Device path** (``Recipe.device_preprocess``): ``make_raw_loader`` reads ``SliceDataset.raw_item`` instead,
+the item's int16 HU slices and its draws (the same ``b`` and seeds), and ``ml.gpu_batch.DeviceTransform``
+builds the same images on the training device, a batch at a time.
+
 Example::
 
     >>> data = SliceDataset(cases, STEPS["M4"], windowing="paper", size=128, train=True)
@@ -41,15 +45,23 @@ import torch
 from numpy.typing import NDArray
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ml.augment import air_value, apply_geometric, noise_variant, sample_params
+from ml.augment import (
+    AugmentParams,
+    air_value,
+    apply_geometric,
+    geometric_matrix,
+    noise_variant,
+    sample_params,
+)
 from ml.crop import crop_volume, head_box
 from ml.data import CaseData
+from ml.gpu_batch import RawItem, collate_raw
 from ml.interpolation import interpolate_training_volume, sample_betas, training_pairs
 from ml.labels import SUBTYPES
 from ml.preprocess import normalize, prepare_volume, resize, window_channels
 from ml.recipes import StepConfig
 
-__all__ = ["SliceBatchSampler", "SliceDataset", "SliceKey", "make_loader"]
+__all__ = ["RawSlices", "SliceBatchSampler", "SliceDataset", "SliceKey", "make_loader", "make_raw_loader"]
 
 #: Slices windowed and resized per call when a case's images are cached (keeps the float32 copies small).
 PREPARE_CHUNK = 8
@@ -135,20 +147,26 @@ class SliceDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             self._volumes[ci] = (hu, denoised)
         return self._volumes[ci]
 
-    def __getitem__(self, key: int | SliceKey) -> tuple[torch.Tensor, torch.Tensor]:
+    def _draw(self, key: int | SliceKey) -> tuple[SliceKey, AugmentParams | None, NDArray[np.float32]]:
+        """The key, its augmentation draw (None: not augmented) and the label rows of its slices."""
         if not isinstance(key, SliceKey):
             key = SliceKey(int(key))
-        ci, s, t, bi = (int(v) for v in self.items[key.item])
-        rows = [s] if t < 0 else [s, t]
+        ci, s, t, _ = (int(v) for v in self.items[key.item])
         params = (
             sample_params(np.random.default_rng(key.seed))
             if self.augmenting and key.seed is not None
             else None
         )
-        use_denoised = params is not None and params.denoised
-        y = self.cases[ci].labels[rows, : self.step.n_outputs]
         if t >= 0 and key.betas is None:
             raise ValueError("an interpolated item needs the batch's b: read it through SliceBatchSampler")
+        rows = [s] if t < 0 else [s, t]
+        return key, params, self.cases[ci].labels[rows, : self.step.n_outputs]
+
+    def __getitem__(self, key: int | SliceKey) -> tuple[torch.Tensor, torch.Tensor]:
+        key, params, y = self._draw(key)
+        ci, s, t, bi = (int(v) for v in self.items[key.item])
+        rows = [s] if t < 0 else [s, t]
+        use_denoised = params is not None and params.denoised
         if self.cache_images:
             x: Any = self._case_images(ci, use_denoised)[rows].float()
         else:
@@ -167,6 +185,34 @@ class SliceDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         if params is not None:
             image = apply_geometric(image, params, fill=self.fill, pixel_scale=self.pixel_scale)
         return image.contiguous(), torch.from_numpy(np.asarray(y[0], dtype=np.float32))
+
+    def raw_item(self, key: int | SliceKey) -> RawItem:
+        """What the device path (``ml.gpu_batch``) needs of an item: its HU slices as stored and its draws.
+
+        The same draws as ``__getitem__`` (the key's ``b`` and augmentation seed); ``cache_images`` is not
+        used: the float work is the device's.
+        """
+        key, params, y = self._draw(key)
+        ci, s, t, bi = (int(v) for v in self.items[key.item])
+        rows = [s] if t < 0 else [s, t]
+        hu, denoised = self._volume(ci)
+        use_denoised = params is not None and params.denoised
+        source = denoised if use_denoised and denoised is not None else hu
+        weights = (1.0, 0.0)
+        if t >= 0:
+            assert key.betas is not None
+            _, targets = interpolate_training_volume(y, y, key.betas, slices=[0])
+            y = targets[bi : bi + 1]
+            b = np.float32(key.betas[bi])
+            weights = (float(b), float(np.float32(1) - b))  # the float32 b and 1 - b of the CPU path's mix
+        matrix = None if params is None else geometric_matrix(params, self.size, self.size, self.pixel_scale)
+        return RawItem(
+            hu=np.asarray(source[rows]),
+            weights=weights,
+            median=use_denoised and denoised is None,
+            theta=None if matrix is None else matrix.astype(np.float32),
+            label=np.asarray(y[0], dtype=np.float32),
+        )
 
     def _case_images(self, ci: int, denoised: bool) -> torch.Tensor:
         """``(Z, 3, size, size)`` float16 network input of a case (its standard or denoised variant)."""
@@ -299,3 +345,29 @@ def make_loader(
 ) -> DataLoader[tuple[torch.Tensor, torch.Tensor]]:
     """A DataLoader over ``dataset`` driven by ``sampler`` (batches stacked by the default collate)."""
     return DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers, pin_memory=pin_memory)
+
+
+class RawSlices(Dataset[RawItem]):
+    """``dataset.raw_item`` as a dataset: the items of the device path (``ml.gpu_batch``)."""
+
+    def __init__(self, dataset: SliceDataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: int | SliceKey) -> RawItem:
+        return self.dataset.raw_item(key)
+
+
+def make_raw_loader(
+    dataset: SliceDataset, sampler: SliceBatchSampler, num_workers: int = 0, pin_memory: bool = False
+) -> DataLoader[RawItem]:
+    """``make_loader`` for the device path: batches of ``ml.gpu_batch.RawBatch`` (``collate_raw``)."""
+    return DataLoader(
+        RawSlices(dataset),
+        batch_sampler=sampler,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        collate_fn=collate_raw,
+    )

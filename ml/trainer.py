@@ -33,6 +33,7 @@ from torch import nn
 from ml.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from ml.data import CaseData, slice_labels
 from ml.device import default_device
+from ml.gpu_batch import DeviceTransform, RawBatch
 from ml.labels import ANY
 from ml.losses import (
     bce_loss,
@@ -43,7 +44,7 @@ from ml.losses import (
 )
 from ml.models import INPUT_SIZE, build_architecture
 from ml.recipes import Recipe
-from ml.slices import SliceBatchSampler, SliceDataset, make_loader
+from ml.slices import SliceBatchSampler, SliceDataset, make_loader, make_raw_loader
 from ml.stats import mean_average_precision, roc_auc
 from ml.validation import finite_or_none
 from ml.weights import load_imagenet_weights
@@ -72,6 +73,7 @@ _RESUMABLE_CHANGES = {
     "degree",
     "require_pretrained",
     "allow_random_init",
+    "device_preprocess",
 }
 
 
@@ -216,11 +218,16 @@ def plateau_step(
 
 @dataclass
 class RunSettings:
-    """Device, mixed precision and loader workers of a run (autocast and channels_last on CUDA only)."""
+    """Device, mixed precision and loader workers of a run (autocast and channels_last on CUDA only).
+
+    ``device_preprocess``: the training images are built on ``device`` from the workers' HU (``ml.gpu_batch``;
+    ``Recipe.device_preprocess``, ``"auto"`` = on CUDA).
+    """
 
     device: torch.device
     amp_dtype: torch.dtype | None
     num_workers: int
+    device_preprocess: bool = False
 
     @classmethod
     def create(cls, recipe: Recipe, device: torch.device | str | None = None) -> RunSettings:
@@ -232,7 +239,10 @@ class RunSettings:
         workers = recipe.num_workers
         if workers is None:
             workers = min(8, max(1, (os.cpu_count() or 2) - 1)) if dev.type == "cuda" else 0
-        return cls(dev, amp, workers)
+        on_device = recipe.device_preprocess == "on" or (
+            recipe.device_preprocess == "auto" and dev.type == "cuda"
+        )
+        return cls(dev, amp, workers, on_device)
 
     @property
     def cuda(self) -> bool:
@@ -319,6 +329,7 @@ class ArchTrainer:
         elif recipe.patience is not None:
             self.scheduler = plateau_scheduler(self.optimizer, recipe.patience)
         self.state = ArchState()
+        self._transforms: dict[tuple[str, int], DeviceTransform] = {}
 
     def init_weights(self) -> dict[str, Any] | None:
         """Load the ImageNet backbone (``ml.weights``) for a fresh start; records it in ``state.pretrained``.
@@ -332,7 +343,20 @@ class ArchTrainer:
         return self.state.pretrained
 
     def _loader(self, data: SliceDataset, sampler: SliceBatchSampler) -> Any:
+        if self.run.device_preprocess:
+            return make_raw_loader(data, sampler, self.run.num_workers, pin_memory=self.run.cuda)
         return make_loader(data, sampler, self.run.num_workers, pin_memory=self.run.cuda)
+
+    def _inputs(self, batch: Any, data: SliceDataset) -> tuple[torch.Tensor, torch.Tensor]:
+        """A loader's batch as ``(images, targets)`` on the device, built there on the device path."""
+        if isinstance(batch, RawBatch):
+            raw = batch.to(self.run.device)
+            spec = (data.windowing, data.size)
+            if spec not in self._transforms:
+                self._transforms[spec] = DeviceTransform(*spec)
+            return self.run.to_device(self._transforms[spec](raw)), raw.labels
+        images, targets = batch
+        return self.run.to_device(images), targets.to(self.run.device)
 
     def restore(self) -> bool:
         """Load the checkpoint when there is one; True when it was loaded.
@@ -383,10 +407,11 @@ class ArchTrainer:
         self.sampler.set_epoch(epoch)
         steps = len(self.sampler)
         running, seen = 0.0, 0
-        for step, (images, targets) in enumerate(self._loader(self.train_data, self.sampler), 1):
+        for step, batch in enumerate(self._loader(self.train_data, self.sampler), 1):
+            images, targets = self._inputs(batch, self.train_data)
             with self.run.autocast():
-                logits = self.model(self.run.to_device(images))
-            loss = self.loss_fn(logits.float(), targets.to(self.run.device))
+                logits = self.model(images)
+            loss = self.loss_fn(logits.float(), targets)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
             self.scaler.step(self.optimizer)
@@ -407,12 +432,13 @@ class ArchTrainer:
         self.model.eval()
         total, probs, labels = 0.0, [], []
         with torch.inference_mode():
-            for images, targets in self._loader(self.val_data, sampler):
+            for batch in self._loader(self.val_data, sampler):
+                images, targets = self._inputs(batch, self.val_data)
                 with self.run.autocast():
-                    logits = self.model(self.run.to_device(images)).float()
-                total += float(self.loss_fn(logits, targets.to(self.run.device))) * len(targets)
+                    logits = self.model(images).float()
+                total += float(self.loss_fn(logits, targets)) * len(targets)
                 probs.append(torch.sigmoid(logits).cpu().numpy())
-                labels.append(targets.numpy())
+                labels.append(targets.cpu().numpy())
         y, p = np.concatenate(labels), np.concatenate(probs)
         return total / max(len(y), 1), mean_average_precision(y, p), self._case_auc(y, p)
 

@@ -47,6 +47,7 @@ OVERRIDABLE = (
     "input_size",
     "progress_every",
     "allow_random_init",  # start without ImageNet weights where the recipe requires them (paper)
+    "device_preprocess",  # window/mix/resize/augment on the training device ("auto": on CUDA)
 )
 #: Seconds between progress writes of a running step (every epoch end is written too).
 PROGRESS_EVERY_S = 1.0

@@ -7,13 +7,16 @@ from scipy import ndimage
 
 from ml.augment import (
     AugmentParams,
+    affine_batch,
     air_value,
     apply_geometric,
     denoise,
+    geometric_matrix,
     noise_variant,
     rotate,
     sample_params,
     sampling_grid,
+    sampling_grids,
     scale,
     translate,
 )
@@ -114,3 +117,25 @@ def test_sampling_grid_equals_torch_affine_grid(shape: tuple[int, int]) -> None:
         ours = sampling_grid(theta, h, w)
         assert ours.shape == reference.shape
         torch.testing.assert_close(ours, reference, rtol=0, atol=1e-6)
+
+
+def test_sampling_grids_equal_the_grid_of_each_matrix() -> None:
+    thetas = torch.as_tensor(np.random.default_rng(2).uniform(-1.2, 1.2, (5, 2, 3)), dtype=torch.float32)
+    grids = sampling_grids(thetas, 37, 50)
+    assert grids.shape == (5, 37, 50, 2)
+    for k in range(5):
+        assert torch.equal(grids[k : k + 1], sampling_grid(thetas[k], 37, 50))
+
+
+def test_affine_batch_equals_apply_geometric_per_image_and_identity_has_no_matrix() -> None:
+    rng = np.random.default_rng(4)
+    images = torch.as_tensor(rng.normal(size=(6, 3, 40, 40)), dtype=torch.float32)
+    params = [sample_params(rng) for _ in range(6)]
+    fill = air_value("paper")
+    matrices = [geometric_matrix(p, 40, 40, pixel_scale=0.5) for p in params]
+    assert all(m is not None and m.shape == (2, 3) for m in matrices)
+    thetas = torch.as_tensor(np.stack([m for m in matrices if m is not None]), dtype=torch.float32)
+    batch = affine_batch(images, thetas, fill=fill)
+    for k, p in enumerate(params):
+        assert torch.equal(batch[k], apply_geometric(images[k], p, fill=fill, pixel_scale=0.5))
+    assert geometric_matrix(AugmentParams(denoised=True), 40, 40) is None

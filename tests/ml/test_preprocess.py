@@ -102,3 +102,11 @@ def test_window_channels_writes_each_window_as_window_float_does():
     out = np.empty(hu.shape, np.float32)
     assert window_float(hu, 40, 80, out=out) is out
     assert np.array_equal(out, window_float(hu, 40, 80))
+
+
+def test_window_float_torch_writes_into_a_channel_view() -> None:
+    hu = torch.tensor([[[-1000, 0, 40, 3000]]], dtype=torch.int16)
+    out = torch.full((1, 3, 1, 4), -1.0)
+    window_float_torch(hu, 40, 80, out=out[:, 1])
+    assert torch.equal(out[:, 1], window_float_torch(hu, 40, 80))
+    assert (out[:, 0] == -1).all() and (out[:, 2] == -1).all()
