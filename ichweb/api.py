@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 from ichweb.analytics import api as analytics_api
 from ichweb.errors import ID_REGEX
 from ichweb.imaging import api as imaging_api
+from ichweb.interop import api as interop_api
 from ichweb.labeling import api as labeling_api
 from ichweb.modeling import api as modeling_api
 from ichweb.readerstudy import api as readerstudy_api
@@ -29,3 +30,4 @@ labeling_api.register(router)
 modeling_api.register(router)
 readerstudy_api.register(router)
 analytics_api.register(router)
+interop_api.register(router)

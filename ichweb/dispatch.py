@@ -25,6 +25,7 @@ TASK_IMPORT_UPLOAD = "ichweb.imaging.tasks.import_upload"
 TASK_TRAINING_STEP = "ichweb.modeling.tasks.run_training_step"
 TASK_INFERENCE = "ichweb.modeling.tasks.run_inference"
 TASK_RECOVER_STALE = "ichweb.modeling.tasks.recover_stale_work"
+TASK_IMPORT_RECEIVED = "ichweb.interop.tasks.import_received_study"
 
 #: The queue kind of every task sent from here (a test ties it to each task's declared queue).
 KINDS: dict[str, QueueKind] = {
@@ -32,6 +33,7 @@ KINDS: dict[str, QueueKind] = {
     TASK_TRAINING_STEP: "gpu",
     TASK_INFERENCE: "gpu",
     TASK_RECOVER_STALE: "default",
+    TASK_IMPORT_RECEIVED: "default",
 }
 
 
@@ -83,3 +85,8 @@ def import_upload(job_id: str) -> None:
 def recover_stale() -> None:
     """Ask a default-queue worker to sweep up lost work now (a starting worker does)."""
     send(TASK_RECOVER_STALE)
+
+
+def import_received(received: _Dispatched) -> None:
+    """Bump a received study's attempt and send its import to a default-queue worker once committed."""
+    send_on_commit(TASK_IMPORT_RECEIVED, received_id=received.pk, attempt=received.next_attempt())

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "ichweb.modeling",
     "ichweb.readerstudy",
     "ichweb.analytics",
+    "ichweb.interop",
 ]
 
 MIDDLEWARE = [
@@ -65,10 +66,13 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Role and size of an upload are checked (process_view) before anything reads its body, the CSRF
+    # check of a form included (ichweb/lib/uploads.py).
+    "ichweb.lib.uploads.UploadGuardMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # Role and size of an upload are checked before anything reads its body (ichweb/lib/uploads.py).
-    "ichweb.lib.uploads.UploadGuardMiddleware",
+    # /dicomweb/ only: CORS, bearer tokens (the user the upload guard's process_view checks), roles, audit.
+    "ichweb.interop.middleware.DicomwebMiddleware",
     "ichweb.accounts.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -297,3 +301,23 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Interoperability (ichweb/interop, docs/interop.md): DICOMweb at /dicomweb/ and a DICOM C-STORE listener.
+#: Browser origins (e.g. an OHIF viewer elsewhere) that may call /dicomweb/ with a bearer token.
+ICHWEB_DICOMWEB_CORS_ORIGINS = env_list("ICHWEB_DICOMWEB_CORS_ORIGINS", [])
+#: Largest STOW-RS body; a larger declared Content-Length is refused (413) before the body is read.
+ICHWEB_STOW_MAX_BYTES = env_int("ICHWEB_STOW_MAX_BYTES", 1024**3, minimum=1)
+#: DICOMweb requests per user (a viewer fetches every frame of a study) before 429.
+ICHWEB_DICOMWEB_RATE = env_rate("ICHWEB_DICOMWEB_RATE", "20000/minute")
+#: `manage.py runapp` starts the C-STORE listener too (`manage.py dicom_listener` runs it alone).
+ICHWEB_DICOM_LISTENER = env_bool("ICHWEB_DICOM_LISTENER", False)
+#: The listener's own AE title (1-16 ASCII characters; checked when the listener starts).
+ICHWEB_DICOM_AE_TITLE = env_str("ICHWEB_DICOM_AE_TITLE", "ICHWEB")
+ICHWEB_DICOM_HOST = env_str("ICHWEB_DICOM_HOST", "127.0.0.1")
+ICHWEB_DICOM_PORT = env_int("ICHWEB_DICOM_PORT", 11112, minimum=1)
+#: Calling AE titles allowed to send (comma list; `*` for any). Empty: the listener refuses to start.
+ICHWEB_DICOM_ALLOWED_AES = env_list("ICHWEB_DICOM_ALLOWED_AES", [])
+#: A received study with no new instance for this long is handed to a worker for import.
+ICHWEB_DICOM_IDLE_S = env_int("ICHWEB_DICOM_IDLE_S", 30, minimum=1)
+#: Received instances wait here (identifying data: they are not de-identified yet) until the import job.
+ICHWEB_DICOM_SPOOL_DIR = Path(env_str("ICHWEB_DICOM_SPOOL_DIR", str(VAR_DIR / "dicom-spool"))).resolve()

@@ -23,6 +23,7 @@ urlpatterns = [
     path("models/", include("ichweb.modeling.urls")),
     path("reader-studies/", include("ichweb.readerstudy.urls")),
     path("dashboards/", include("ichweb.analytics.urls")),
+    path("dicomweb/", include("ichweb.interop.urls")),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its script as a file of its own: no inline script under the CSP.

@@ -1,4 +1,5 @@
-"""The four roles of ICHweb, stored as Django groups so that admins manage them in the admin site."""
+"""The roles of ICHweb (four for people, one for machines), stored as Django groups that admins manage in
+the admin site."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ class Role(models.TextChoices):
     READER = "reader", "Reader-study participant"
     LEAD = "lead", "Team lead"
     ADMIN = "admin", "Administrator"
+    #: A PACS gateway or a script calling DICOMweb with a token (ichweb.interop); no page of its own.
+    SERVICE = "service", "Service account"
 
 
-#: Where each role's work starts, in the order a user with several roles is sent.
+#: Where each role's work starts, in the order a user with several roles is sent (a service account has none).
 ROLE_HOME: dict[str, str] = {
     Role.LEAD: "analytics:dashboard",
     Role.LABELER: "labeling:queue",
@@ -31,9 +34,10 @@ def roles_of(user: AbstractBaseUser | AnonymousUser) -> set[str]:
         if getattr(user, "is_superuser", False):
             cached = set(Role.values)
         else:
-            names = user.groups.values_list("name", flat=True)  # type: ignore[attr-defined]
+            # AbstractBaseUser declares no `groups`; auth.User, the project's user, has it (PermissionsMixin).
+            names = user.groups.values_list("name", flat=True)  # type: ignore[attr-defined]  # see above
             cached = {name for name in names if name in Role.values}
-        user._ichweb_roles = cached  # type: ignore[union-attr]
+        user._ichweb_roles = cached  # type: ignore[attr-defined]  # per-request cache attribute on the instance
     return cached
 
 

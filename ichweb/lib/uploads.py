@@ -25,7 +25,6 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import Resolver404, resolve
 from rest_framework import status
 from rest_framework.exceptions import APIException
 
@@ -107,14 +106,10 @@ class BodyCapUploadHandler(FileUploadHandler):
             raise self._refuse(None)
 
 
-def upload_rule(request: HttpRequest) -> UploadRule | None:
-    """The ``UploadRule`` of the DRF viewset action this request goes to, if it declares one."""
-    try:
-        match = resolve(request.path_info)
-    except Resolver404:
-        return None
-    cls = getattr(match.func, "cls", None)
-    action = (getattr(match.func, "actions", None) or {}).get((request.method or "").lower())
+def upload_rule(view_func: Callable[..., Any], method: str | None) -> UploadRule | None:
+    """The ``UploadRule`` of the DRF viewset action ``view_func`` runs for ``method``, if it declares one."""
+    cls = getattr(view_func, "cls", None)
+    action = (getattr(view_func, "actions", None) or {}).get((method or "").lower())
     rules = getattr(cls, "upload_rules", None) or {}
     return rules.get(action)
 
@@ -134,7 +129,12 @@ def _answer(request: HttpRequest, status_code: int, detail: str, **extra: Any) -
 
 
 class UploadGuardMiddleware:
-    """Role and size checks before the body is read (place it after ``AuthenticationMiddleware``)."""
+    """Role and size checks once the URL is resolved and before anything reads the body.
+
+    The checks run as ``process_view``: Django has resolved the view already (no second resolve), the user
+    is known (after ``AuthenticationMiddleware``), and no view has read the body. List it before
+    ``CsrfViewMiddleware``, whose own ``process_view`` reads a form's body.
+    """
 
     BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -142,15 +142,18 @@ class UploadGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        length = _declared_length(request)
-        if request.method in self.BODY_METHODS or length:
-            refusal = self.check(request, length)
-            if refusal is not None:
-                return refusal
         return self.get_response(request)
 
-    def check(self, request: HttpRequest, length: int) -> HttpResponse | None:
-        rule = upload_rule(request) if request.method in self.BODY_METHODS else None
+    def process_view(
+        self, request: HttpRequest, view_func: Callable[..., Any], view_args: Any, view_kwargs: Any
+    ) -> HttpResponse | None:
+        length = _declared_length(request)
+        if request.method in self.BODY_METHODS or length:
+            return self.check(request, length, view_func)
+        return None
+
+    def check(self, request: HttpRequest, length: int, view_func: Callable[..., Any]) -> HttpResponse | None:
+        rule = upload_rule(view_func, request.method) if request.method in self.BODY_METHODS else None
         if rule is not None:
             user = request.user
             if not user.is_authenticated:

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_compose_describes_the_scaled_out_stack():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"web", "worker", "gpu-worker", "postgres", "redis"}
+    assert set(services) == {"web", "worker", "gpu-worker", "dicom-listener", "postgres", "redis"}
     for name, service in services.items():
         assert "healthcheck" in service, f"{name} has no healthcheck"
     gpu = services["gpu-worker"]

@@ -132,9 +132,27 @@ class Command(BaseCommand):
             worker(settings.ICHWEB_GPU_QUEUE, 1, "local-gpu"),
             Child("web server", lambda: subprocess.Popen(web), restart=False),
         ]
+        children += self.dicom_listener(python)
         self.stdout.write(
             self.style.SUCCESS(
                 f"ICHweb on http://{options['addr']}/ — Ctrl-C stops the web server and the workers."
             )
         )
         supervise(children, say=lambda line: self.stderr.write(f"runapp: {line}"))
+
+    def dicom_listener(self, python: str) -> list[Child]:
+        """The DICOM C-STORE listener (ichweb.interop), when ``ICHWEB_DICOM_LISTENER`` asks for it and
+        ``ICHWEB_DICOM_ALLOWED_AES`` names who may send (without it the listener would refuse to start)."""
+        if not settings.ICHWEB_DICOM_LISTENER:
+            return []
+        if not settings.ICHWEB_DICOM_ALLOWED_AES:
+            self.stderr.write(
+                "runapp: ICHWEB_DICOM_LISTENER is on but ICHWEB_DICOM_ALLOWED_AES is empty: no listener."
+            )
+            return []
+        cmd = [python, "manage.py", "dicom_listener"]
+        port = settings.ICHWEB_DICOM_PORT
+        self.stdout.write(
+            f"DICOM listener {settings.ICHWEB_DICOM_AE_TITLE} on {settings.ICHWEB_DICOM_HOST}:{port}."
+        )
+        return [Child("dicom listener", lambda: subprocess.Popen(cmd))]
