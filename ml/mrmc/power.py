@@ -122,19 +122,22 @@ def power(
         raise MRMCInputError("the pilot's error term is 0: nothing varies, so no power can be computed")
     lam = readers * effect**2 / (2 * expected)
     if reader_effect == "fixed":
-        critical = stats.chi2.ppf(1 - alpha, df1)
-        return PowerEstimate(
-            effect, readers, cases, alpha, float(stats.ncx2.sf(critical, df1, lam)), lam, df1, None
-        )
+        return PowerEstimate(effect, readers, cases, alpha, _sf(alpha, df1, math.inf, lam), lam, df1, None)
     interaction = base - between  # the expected MS(T:R)
     term = interaction + readers * shared  # the expected error term of the test
     ddf = term**2 / (interaction**2 / (df1 * (readers - 1))) if interaction > 0 else math.inf
+    return PowerEstimate(effect, readers, cases, alpha, _sf(alpha, df1, ddf, lam), lam, df1, ddf)
+
+
+def _sf(alpha: float, df1: int, ddf: float, lam: float) -> float:
+    """``P(reject)`` of the level-``alpha`` test: the noncentral F (chi-square for ``ddf = inf``) beyond
+    its central critical value. With no effect (``lam = 0``) that is ``alpha`` itself, computed with the
+    central distribution: scipy's noncentral functions are wrong at ``nc = 0``."""
     if math.isinf(ddf):
         critical = stats.chi2.ppf(1 - alpha, df1)
-        value = float(stats.ncx2.sf(critical, df1, lam))
-    else:
-        value = float(stats.ncf.sf(stats.f.ppf(1 - alpha, df1, ddf), df1, ddf, lam))
-    return PowerEstimate(effect, readers, cases, alpha, value, lam, df1, ddf)
+        return float(stats.ncx2.sf(critical, df1, lam) if lam > 0 else stats.chi2.sf(critical, df1))
+    critical = stats.f.ppf(1 - alpha, df1, ddf)
+    return float(stats.ncf.sf(critical, df1, ddf, lam) if lam > 0 else stats.f.sf(critical, df1, ddf))
 
 
 def cases_for_power(

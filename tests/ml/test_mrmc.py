@@ -385,6 +385,11 @@ def test_power_rises_with_cases_and_readers(pilot):
     assert power(pilot, 0.05, 5, 200, reader_effect="fixed").power > by_cases[2]
 
 
+@pytest.mark.parametrize("reader_effect", ["random", "fixed"])
+def test_with_no_effect_the_power_is_the_level_of_the_test(pilot, reader_effect):
+    assert power(pilot, 0.0, 5, 200, reader_effect=reader_effect).power == pytest.approx(0.05, abs=1e-12)
+
+
 @pytest.mark.parametrize("readers", [4, 10])
 def test_the_cases_found_reach_the_target_and_one_fewer_does_not(pilot, readers):
     found = cases_for_power(pilot, 0.05, readers, target=0.8)
