@@ -1,7 +1,8 @@
 /**
  * Team-lead dashboards (Vite entry "src/dashboards.ts"): ROC with AUC CIs and reader points, PR with the
- * threshold table, the Table-1 summary, reader agreement (kappa) and labeling progress. Every panel links
- * its data as CSV and JSON. Template contract: templates/analytics/dashboard.html.
+ * threshold table, the Table-1 summary, reader agreement (kappa), a reader study's aided and unaided reads
+ * compared (MRMC) and labeling progress. Every panel links its data as CSV and JSON. Template contract:
+ * templates/analytics/dashboard.html.
  */
 import {
   BarController,
@@ -21,6 +22,8 @@ import {
 import { apiJson } from "./lib/api";
 import { startPage } from "./lib/page";
 import { ci, matrixRows, num, PANEL_FILTERS, panelUrl, pct, type Row, tableElement, thin } from "./dashboards/format";
+import { renderPlot } from "./readerstudy/plot";
+import { arrowsSpec, modalityRocSpec, type OperatingPointsPanel, type RocPanel } from "./readerstudy/roc";
 
 Chart.register(LineController, ScatterController, BarController, LineElement, PointElement, BarElement, LinearScale, CategoryScale, Legend, Tooltip);
 
@@ -220,7 +223,53 @@ function renderReaderStudy(panel: HTMLElement, doc: Doc): void {
   );
 }
 
+function link(href: string, text: string): HTMLAnchorElement {
+  const a = document.createElement("a");
+  a.href = href;
+  a.textContent = text;
+  return a;
+}
+
+function plotInto(box: Element, spec: ReturnType<typeof arrowsSpec>, label: string): void {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("class", "rs-plot");
+  svg.setAttribute("width", "320");
+  svg.setAttribute("height", "320");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", label);
+  box.append(svg);
+  renderPlot(svg, spec);
+}
+
+function renderMrmc(panel: HTMLElement, doc: Doc): void {
+  panel.dataset["rendered"] = "true";
+  const box = panel.querySelector('[data-role="plot"]');
+  box?.replaceChildren();
+  if (!doc["study"]) {
+    numbers(panel, paragraph(String(doc.note ?? "no reader study yet")));
+    return;
+  }
+  const panels = doc["panels"] as { roc: RocPanel; operating_points: OperatingPointsPanel };
+  const analysis = doc["analysis"] as { available: boolean; reason: string | null };
+  if (box && panels.operating_points.available) plotInto(box, arrowsSpec(panels.operating_points), "the model's ROC and each reader's unaided and aided operating points");
+  if (box && panels.roc.available) plotInto(box, modalityRocSpec(panels.roc), "reader-averaged ROC per modality");
+  const links = (doc["links"] as Record<string, string> | undefined) ?? {};
+  const downloads = document.createElement("p");
+  downloads.append("Each panel: ");
+  for (const [name, href] of Object.entries(links)) downloads.append(link(`${href}?format=csv`, `${name} CSV`), " ", link(href, "JSON"), " · ");
+  downloads.append(link(String(doc["readings_url"]), "readings.csv"), " · ", link(String(doc["results_url"]), "results page"));
+  const study = doc["study"] as { name: string; design: string };
+  numbers(
+    panel,
+    paragraph(`${study.name} (${study.design}): ${(doc["readers"] as string[]).length} readers, ${String(doc["n_cases"])} cases.`),
+    ...(analysis.available ? [] : [paragraph(`The MRMC analysis cannot run: ${analysis.reason ?? ""}`)]),
+    tableElement(doc.table ?? []),
+    downloads,
+  );
+}
+
 const RENDER: Record<string, (panel: HTMLElement, doc: Doc) => void> = {
+  mrmc: renderMrmc,
   roc: renderRoc,
   pr: renderPr,
   summary: renderSummary,

@@ -4,7 +4,9 @@
  * Task pages: `<div id="readerstudy" data-task="read|localise|questionnaire|consensus"
  * data-api-url="<task list API>" data-study-url="<study page>">` with a `[data-role=status]` line; the
  * app works only through the task API, where blinding and the task order are enforced.
- * Results page: `<canvas id="rs-roc">` with the reads results in `<script id="rs-reads">` (json_script).
+ * Results page: `<canvas id="rs-roc">` with the reads results in `<script id="rs-reads">` (json_script);
+ * the comparison of the modalities in `<script id="rs-mrmc">`, drawn into `<svg id="rs-mrmc-roc">` (ROC per
+ * modality) and `<svg id="rs-arrows">` (the model's ROC and the readers' operating points).
  */
 import { Chart, Legend, LinearScale, LineElement, PointElement, ScatterController, Tooltip } from "chart.js";
 
@@ -12,7 +14,8 @@ import "./readerstudy/readerstudy.css";
 import { ConsensusTask, LocaliseTask } from "./readerstudy/points";
 import { QuestionnaireTask } from "./readerstudy/questionnaire";
 import { ReadTask } from "./readerstudy/reads";
-import { type ReadsResult, rocDatasets } from "./readerstudy/roc";
+import { renderPlot } from "./readerstudy/plot";
+import { arrowsSpec, modalityRocSpec, type OperatingPointsPanel, type ReadsResult, type RocPanel, rocDatasets } from "./readerstudy/roc";
 import type { Task, TaskContext, TaskDeps } from "./readerstudy/task";
 
 const TASKS = {
@@ -49,6 +52,15 @@ export function drawRoc(canvas: HTMLCanvasElement, reads: ReadsResult): Chart {
   });
 }
 
+/** The results page's plots of the aided/unaided comparison (the panels that can be drawn). */
+export function drawMrmc(doc: { panels: { roc: RocPanel; operating_points: OperatingPointsPanel } }): void {
+  const roc = document.getElementById("rs-mrmc-roc");
+  if (roc instanceof SVGSVGElement && doc.panels.roc.available) renderPlot(roc, modalityRocSpec(doc.panels.roc));
+  const arrows = document.getElementById("rs-arrows");
+  const points = doc.panels.operating_points;
+  if (arrows instanceof SVGSVGElement && points.available) renderPlot(arrows, arrowsSpec(points));
+}
+
 if (typeof document !== "undefined") {
   const root = document.getElementById("readerstudy");
   if (root) void mountTask(root);
@@ -57,4 +69,6 @@ if (typeof document !== "undefined") {
   if (canvas instanceof HTMLCanvasElement && data?.textContent) {
     drawRoc(canvas, JSON.parse(data.textContent) as ReadsResult);
   }
+  const mrmc = document.getElementById("rs-mrmc");
+  if (mrmc?.textContent) drawMrmc(JSON.parse(mrmc.textContent) as Parameters<typeof drawMrmc>[0]);
 }

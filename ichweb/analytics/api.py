@@ -187,6 +187,15 @@ class AnalyticsViewSet(viewsets.ViewSet):
             return Response({"note": "no reader study yet", "table": []})
         return _answer(lambda: services.readerstudy_panel(study, _label(request)))
 
+    @extend_schema(parameters=[OpenApiParameter("study", int)], responses={200: dict})
+    @action(detail=False, methods=["get"])
+    def mrmc(self, request: Request) -> Response:
+        """A reader study's aided and unaided reads compared: MRMC ROC analysis, operating points, sizing."""
+        study = _study(request)
+        if study is None:
+            return Response({"note": "no reader study yet", "table": []})
+        return _answer(lambda: services.readerstudy_mrmc_panel(study))
+
     @extend_schema(parameters=[OpenApiParameter("project", int)], responses={200: dict})
     @action(detail=False, methods=["get"])
     def progress(self, request: Request) -> Response:

@@ -17,13 +17,14 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+from django.urls import reverse
 
 from ichweb.errors import ID_REGEX, RuleError
 from ichweb.labeling.models import Case, GroundTruth, Project, Read
 from ichweb.labeling.services import label_matrix, reader_progress
 from ichweb.modeling.models import InferenceJob, ModelVersion, Stage
-from ichweb.readerstudy import results
-from ichweb.readerstudy.models import CaseRead, ReaderStudy, StudyCase
+from ichweb.readerstudy import mrmc_results, results
+from ichweb.readerstudy.models import ReaderStudy, StudyCase
 from ml import stats
 from ml.labels import LABELS, SUBTYPES
 
@@ -323,9 +324,7 @@ def readerstudy_agreement(study: ReaderStudy, label: str = "ANY") -> dict[str, A
     """Case-level agreement of a reader study's participants (submitted reads) on one label."""
     _check_label(label)
     units: dict[int, dict[str, int]] = defaultdict(dict)
-    reads = CaseRead.objects.filter(case__study=study, submitted_at__isnull=False).select_related(
-        "participant"
-    )
+    reads = results.unaided_reads(study).select_related("participant")
     for read in reads:
         value = bool(read.ich) if label == "ANY" else label in read.codes
         units[read.case_id][read.participant.get_username()] = int(value)
@@ -364,6 +363,67 @@ def readerstudy_panel(study: ReaderStudy, label: str = "ANY") -> dict[str, Any]:
         "basis_between_readers": [basis_row(r) for r in questionnaire["pairs"]],
         "localisation": results.localisation_overlap(study),
         "table": table,
+    }
+
+
+def _mrmc_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The comparison's headline numbers, one row each (a row with a ``note`` where one cannot be given)."""
+    panels = doc["panels"]
+    rows: list[dict[str, Any]] = []
+    roc, difference, power = panels["roc"], panels["difference"], panels["power"]
+    if not roc["available"]:
+        rows.append({"quantity": "AUC", "note": roc["reason"]})
+    for m in roc.get("modalities", []):
+        rows.append({"quantity": "AUC", "modality": m["treatment"], "estimate": m["auc"]} | _ci(m))
+    if difference["available"]:
+        rows.append(
+            {
+                "quantity": "AUC difference",
+                "modality": difference["comparison"],
+                "estimate": difference["estimate"],
+            }
+            | _ci(difference)
+            | {"p_value": difference["p_value"]}
+        )
+    for row in panels["sensitivity_specificity"]["table"]:
+        if row.get("note"):
+            rows.append({"quantity": row["measure"], "note": row["note"]})
+        else:
+            rows.append(
+                {"quantity": row["measure"], "modality": row["treatment"], "estimate": row["estimate"]}
+                | _ci(row)
+                | {"p_value": row.get("p_value")}
+            )
+    for arm in panels["reading_time"].get("arms", []):
+        rows.append(
+            {"quantity": "median reading time (s)", "modality": arm["treatment"], "estimate": arm["median"]}
+            | {"low": arm["q1"], "high": arm["q3"], "interval": "IQR"}
+        )
+    if power["available"]:
+        rows.append(
+            {"quantity": f"cases for {power['target']:.0%} power", "modality": f"{power['readers']} readers"}
+            | {"estimate": power["cases"]}
+        )
+    else:
+        rows.append({"quantity": "cases for a follow-up study", "note": power["reason"]})
+    return rows
+
+
+def _ci(row: dict[str, Any]) -> dict[str, Any]:
+    return {"low": row["ci_lower"], "high": row["ci_upper"], "interval": "95 % CI"}
+
+
+def readerstudy_mrmc_panel(study: ReaderStudy) -> dict[str, Any]:
+    """A reader study's aided and unaided reads compared (``ichweb.readerstudy.mrmc_results``): every panel
+    of the comparison, the URLs of each panel's JSON and CSV, and the headline numbers as ``table``."""
+    doc = mrmc_results.mrmc_document(study)
+    links = {name: reverse("readerstudy-mrmc-panel", args=[study.pk, name]) for name in mrmc_results.PANELS}
+    return {
+        **doc,
+        "links": links,
+        "readings_url": reverse("readerstudy-readings", args=[study.pk]),
+        "results_url": reverse("readerstudy:results", args=[study.pk]),
+        "table": _mrmc_rows(doc),
     }
 
 

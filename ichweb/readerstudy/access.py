@@ -5,37 +5,48 @@ and the API ask here.
 
 * **Studies.** Leads and admins reach every study; a participant (reader role) the studies they take part
   in. The consensus is for a lead or admin and the study's two consensus participants.
-* **Task gates.** Tasks open in order: case reads always, the localisation once every case is read, the
-  questionnaire once every slice is marked, the consensus once both consensus participants' localisations
-  are final.
+* **Task gates.** Tasks open in order: case reads always, the localisation once every read of the plan is
+  submitted, the questionnaire once every slice is marked, the consensus once both consensus participants'
+  localisations are final.
+* **Reads of the plan** (``ichweb.readerstudy.plan``). A read opens when its session is open and, for the
+  aided read of a sequential study, once the case's unaided read is submitted; a crossover's session 2 opens
+  once session 1 is finished and ``washout_days`` have passed since (``require_read_open``). Opening a read
+  that shows more locks a read before it (``read_locked``): the aided read of a case locks its unaided read
+  (sequential), any read of session 2 locks every read of session 1 (crossover). More in
+  (docs/reader-studies.md, "Gates and locks").
 * **Locks.** Opening a task that reveals more locks the answers of the task before it for good
   (``TaskLocks``): the localisation (model-positive ICH cases) locks the case reads; the questionnaire
   (attention maps) and the consensus (the partner's points) lock the localisation.
-* **Answers** (``can_change``): an answer may be given until its task is locked, and changed after it was
-  submitted only where the study allows changes, and also only until then.
+* **Answers** (``can_change``): an answer may be given until its task (or, for a case read, the read) is
+  locked, and changed after it was submitted only where the study allows changes, and also only until then.
 
 The room's errors are defined here, at the bottom of its imports, so that the gates can raise them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 
 from ichweb import errors
 from ichweb.accounts.roles import Role, has_role, is_manager
 from ichweb.errors import RuleError
+from ichweb.readerstudy import plan
 from ichweb.readerstudy.models import (
     CaseRead,
+    Design,
     LocalisationItem,
     LocalisationMark,
     QuestionnaireAnswer,
     ReaderStudy,
+    StudyCase,
     TaskLocks,
 )
+from ichweb.readerstudy.plan import AIDED, UNAIDED, PlannedRead
 
 #: The tasks of a participant; opening a later one locks the answers of an earlier one.
 READS, LOCALISATION, QUESTIONNAIRE = "reads", "localisation", "questionnaire"
@@ -86,12 +97,37 @@ def can_merge(study: ReaderStudy, user) -> bool:
 
 
 @dataclass(frozen=True)
+class Session:
+    """A crossover session of a participant: reads submitted of its total; session 2 opens at ``opens_at``
+    (``None`` until session 1 is finished)."""
+
+    number: int
+    done: int
+    total: int
+    is_open: bool
+    opens_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "session": self.number,
+            "done": self.done,
+            "total": self.total,
+            "open": self.is_open,
+            "opens_at": self.opens_at.isoformat() if self.opens_at else None,
+        }
+
+
+@dataclass(frozen=True)
 class Progress:
-    """A participant's (done, total) per task; a task is open once the tasks before it are done."""
+    """A participant's (done, total) per task; a task is open once the tasks before it are done.
+
+    ``reads`` counts every read of the plan (both modalities where the design has two); ``sessions`` are
+    the crossover's two sessions (empty for a one-session design)."""
 
     reads: tuple[int, int]
     localisation: tuple[int, int]
     questionnaire: tuple[int, int]
+    sessions: tuple[Session, ...] = field(default=())
 
     @property
     def reads_finished(self) -> bool:
@@ -114,6 +150,7 @@ class Progress:
             "localisation": task(self.localisation, self.reads_finished),
             "questionnaire": task(self.questionnaire, self.localisation_finished),
             "finished": self.finished,
+            "sessions": [s.to_dict() for s in self.sessions],
         }
 
 
@@ -131,7 +168,7 @@ def progress(study: ReaderStudy, user) -> Progress:
     return Progress(
         reads=(
             CaseRead.objects.filter(case__study=study, participant=user, submitted_at__isnull=False).count(),
-            study.cases.count(),
+            study.cases.count() * len(plan.modalities(study)),
         ),
         localisation=(
             LocalisationMark.objects.filter(item__study=study, participant=user).count(),
@@ -141,7 +178,108 @@ def progress(study: ReaderStudy, user) -> Progress:
             QuestionnaireAnswer.objects.filter(item__in=q_items, participant=user).count(),
             len(q_items),
         ),
+        sessions=tuple(sessions(study, user)),
     )
+
+
+def sessions(study: ReaderStudy, user) -> list[Session]:
+    """The crossover's two sessions of ``user`` (none for other designs). Session 2 opens ``washout_days``
+    after session 1 was finished (the first submission of its last read), by the server's clock."""
+    if plan.n_sessions(study) == 1:
+        return []
+    total = study.cases.count()
+    submitted = CaseRead.objects.filter(case__study=study, participant=user, submitted_at__isnull=False)
+    done = dict(submitted.values("session").annotate(n=Count("pk")).values_list("session", "n"))
+    opens_at = None
+    if done.get(1, 0) == total:
+        finished_at = submitted.filter(session=1).aggregate(last=Max("submitted_at"))["last"]
+        opens_at = finished_at + timedelta(days=study.washout_days)
+    second_open = opens_at is not None and timezone.now() >= opens_at
+    return [Session(1, done.get(1, 0), total, True), Session(2, done.get(2, 0), total, second_open, opens_at)]
+
+
+def current_session(study: ReaderStudy, user) -> int:
+    """1 until session 1 is finished, then 2 (open or not)."""
+    found = sessions(study, user)
+    return 2 if found and found[0].done == found[0].total else 1
+
+
+# --- reads of the plan ------------------------------------------------------------------------------------
+
+
+def require_session_open(study: ReaderStudy, user, session: int) -> None:
+    """``Conflict`` for session 2 of a crossover before session 1 is finished and the washout has passed."""
+    if session == 1:
+        return
+    first, second = sessions(study, user)
+    if first.done < first.total:
+        raise Conflict(
+            f"Session 2 opens once session 1 is finished ({first.done} of {first.total} reads submitted) "
+            f"and {study.washout_days} days of washout have passed: finish session 1 first."
+        )
+    if not second.is_open:
+        assert second.opens_at is not None  # session 1 is finished: the washout has an end
+        raise Conflict(
+            f"Session 2 opens on {second.opens_at:%Y-%m-%d %H:%M} UTC, after the washout of "
+            f"{study.washout_days} days since you finished session 1; come back then."
+        )
+
+
+def require_read_open(study: ReaderStudy, user, case: StudyCase, modality: str) -> PlannedRead:
+    """The plan's read of ``case`` in ``modality`` once it may be opened.
+
+    Raises:
+        Missing: the design has no such read (an aided read of an unaided study): 404.
+        Conflict: its session is not open yet, or (sequential) the case's unaided read is not submitted.
+    """
+    planned = plan.planned_read(study, user, case, modality)
+    if planned is None:
+        raise errors.Missing(f"This study has no {modality} reads: its design is {study.design}.")
+    require_session_open(study, user, planned.session)
+    if planned.step == 1:
+        unaided = CaseRead.objects.filter(
+            case=case, participant=user, modality=UNAIDED, submitted_at__isnull=False
+        )
+        if not unaided.exists():
+            raise Conflict(
+                "Submit your unaided read of this case first: the model's output opens after it, and from "
+                "then on the unaided read cannot change."
+            )
+    return planned
+
+
+def read_row(planned: PlannedRead, user) -> CaseRead:
+    """The participant's row of a planned read (created, in its session, the first time)."""
+    read, _ = CaseRead.objects.get_or_create(
+        case=planned.case, participant=user, modality=planned.modality, defaults={"session": planned.session}
+    )
+    return read
+
+
+def mark_opened(planned: PlannedRead, user) -> CaseRead:
+    """Record (once) that the read's material was served: from now on it locks the reads before it."""
+    read = read_row(planned, user)
+    if read.opened_at is None:
+        CaseRead.objects.filter(pk=read.pk, opened_at__isnull=True).update(opened_at=timezone.now())
+        read.refresh_from_db()
+    return read
+
+
+def read_locked(study: ReaderStudy, user, case: StudyCase, modality: str) -> str | None:
+    """Why ``user``'s read of ``case`` in ``modality`` is locked by a later read they opened, or ``None``.
+
+    Sequential: the case's aided read was opened (its unaided read would no longer be unaided). Crossover:
+    a read of session 2 was opened (session 1 is over; its reads stay as they were).
+    """
+    mine = CaseRead.objects.filter(case__study=study, participant=user, opened_at__isnull=False)
+    sequential = study.design == Design.SEQUENTIAL and modality == UNAIDED
+    if sequential and mine.filter(case=case, modality=AIDED).exists():
+        return "you have seen the model's output for this case"
+    if study.design == Design.CROSSOVER:
+        planned = plan.planned_read(study, user, case, modality)
+        if planned is not None and planned.session == 1 and mine.filter(session=2).exists():
+            return "you have opened session 2, so the reads of session 1 stay as they were"
+    return None
 
 
 # --- task gates -------------------------------------------------------------------------------------------
@@ -227,21 +365,44 @@ def locked(study: ReaderStudy, user, task: str) -> bool:
     )
 
 
-def can_change(study: ReaderStudy, user, task: str, *, submitted: bool = True) -> bool:
-    """Whether ``user`` may give an answer of ``task``: never once a later task has locked it; a first answer
+def can_change(
+    study: ReaderStudy,
+    user,
+    task: str,
+    *,
+    submitted: bool = True,
+    case: StudyCase | None = None,
+    modality: str = UNAIDED,
+) -> bool:
+    """Whether ``user`` may give an answer of ``task``: never once a later task has locked it (nor, for the
+    read of ``case`` in ``modality``, once a later read locked it: ``read_locked``); a first answer
     (``submitted=False``) until then, a change of a submitted one only where the study allows changes.
 
     This is the ``editable`` flag of the task routes and the check of every write (``require_change``).
     """
     if locked(study, user, task):
         return False
+    if task == READS and case is not None and read_locked(study, user, case, modality):
+        return False
     return study.answers_changeable or not submitted
 
 
-def require_change(study: ReaderStudy, user, task: str, what: str, *, submitted: bool = True) -> None:
+def require_change(
+    study: ReaderStudy,
+    user,
+    task: str,
+    what: str,
+    *,
+    submitted: bool = True,
+    case: StudyCase | None = None,
+    modality: str = UNAIDED,
+) -> None:
     """``Conflict`` naming ``what`` (read, localisation, answer) and why, where ``can_change`` refuses."""
-    if can_change(study, user, task, submitted=submitted):
+    if can_change(study, user, task, submitted=submitted, case=case, modality=modality):
         return
+    why = read_locked(study, user, case, modality) if task == READS and case is not None else None
+    if why and not locked(study, user, task):
+        raise Conflict(f"This {modality} {what} can no longer change: {why}.")
     if not study.answers_changeable:
         raise Conflict(f"This {what} is submitted and this study locks submitted answers.")
     raise Conflict(

@@ -1,32 +1,70 @@
 """Reader-study API: studies (leads create and manage them, participants see their own), results.
 
-The participant's task routes live in ``ichweb.readerstudy.participant_api``; ``register`` mounts both.
-Errors of the rules come back as 400 with the field named (``ReaderStudyError``) or 409 for a state that
-refuses the request (``Conflict``: a task not open yet, a locked answer, material already in use).
+The participant's task routes live in ``ichweb.readerstudy.participant_api`` (and the aided arm in
+``aided_api``); ``register`` mounts them all. Errors of the rules come back as 400 with the field named
+(``ReaderStudyError``) or 409 for a state that refuses the request (``Conflict``: a task not open yet, a
+locked answer, material already in use).
+
+The comparison of the modalities (``mrmc_results``) is for leads: ``{id}/mrmc/`` (every panel),
+``{id}/mrmc/{panel}/`` (one panel; ``?format=csv`` its table) and ``{id}/readings.csv`` (the long table,
+for ``python -m ml.mrmc``, iMRMC, RJafroc or MRMCaov).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db.models import Count
+from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ichweb.accounts.permissions import Managers
 from ichweb.accounts.roles import is_manager
 from ichweb.errors import ID_REGEX
-from ichweb.readerstudy import access, material, results, services
+from ichweb.readerstudy import access, material, mrmc_results, results, services
 from ichweb.readerstudy.models import ReaderStudy
 from ichweb.readerstudy.serializers import StudyCreateSerializer, StudyRowSerializer, StudyUpdateSerializer
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
+
+
+class TableCSVRenderer(BaseRenderer):
+    """A document's ``table`` rows as CSV (the union of the rows' keys as header, in first-seen order); an
+    error's ``detail`` as one ``error`` row."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(
+        self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None
+    ) -> bytes:
+        rows = data.get("table", []) if isinstance(data, dict) else []
+        if isinstance(data, dict) and "detail" in data and not rows:
+            rows = [{"error": data["detail"]}]
+        header: list[str] = list((data.get("columns") if isinstance(data, dict) else None) or [])
+        for row in rows:
+            header += [k for k in row if k not in header]
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        response = renderer_context.get("response") if renderer_context else None
+        view = renderer_context.get("view") if renderer_context else None
+        if response is not None and view is not None:
+            name = getattr(view, "csv_name", "table")
+            response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        return out.getvalue().encode()
 
 
 def task_urls(study: ReaderStudy) -> dict[str, str]:
@@ -59,6 +97,8 @@ def study_document(study: WithAnnotations[ReaderStudy, _StudyCounts], user) -> d
         "cohort_name": study.cohort_name,
         "cohort_kind": study.cohort_kind,
         "answers_changeable": study.answers_changeable,
+        "design": study.design,
+        "washout_days": study.washout_days,
         "urls": task_urls(study),
         "progress": None,
     }
@@ -78,6 +118,8 @@ def study_document(study: WithAnnotations[ReaderStudy, _StudyCounts], user) -> d
             merge_radius_px=study.merge_radius_px,
             created_at=study.created_at,
             results_url=reverse("readerstudy-results", args=[study.pk]),
+            mrmc_url=reverse("readerstudy-mrmc", args=[study.pk]),
+            readings_url=reverse("readerstudy-readings", args=[study.pk]),
         )
     return doc
 
@@ -87,7 +129,10 @@ class ReaderStudyViewSet(viewsets.GenericViewSet):
 
     queryset = ReaderStudy.objects.none()
     lookup_value_regex = ID_REGEX
-    manager_actions = frozenset({"create", "partial_update", "material", "results"})
+    manager_actions = frozenset(
+        {"create", "partial_update", "material", "results", "mrmc", "mrmc_panel", "readings"}
+    )
+    csv_name = "table"
 
     def get_permissions(self):
         if self.action in self.manager_actions:
@@ -144,6 +189,45 @@ class ReaderStudyViewSet(viewsets.GenericViewSet):
     def results(self, request: Request, pk: str, format: str | None = None) -> Response:
         """``ichweb.readerstudy.results.study_results``."""
         return Response(results.study_results(self.get_object()))
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"])
+    def mrmc(self, request: Request, pk: str, format: str | None = None) -> Response:
+        """Aided against unaided reads: every panel of ``ichweb.readerstudy.mrmc_results``."""
+        return Response(mrmc_results.mrmc_document(self.get_object()))
+
+    @extend_schema(
+        operation_id="v1_reader_studies_mrmc_panel_retrieve",
+        parameters=[OpenApiParameter("panel", str, OpenApiParameter.PATH, enum=[*mrmc_results.PANELS])],
+        responses={200: OpenApiTypes.OBJECT, (200, "text/csv"): str},
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"mrmc/(?P<panel>[a-z_]+)",
+        url_name="mrmc-panel",
+        renderer_classes=[JSONRenderer, TableCSVRenderer],
+    )
+    def mrmc_panel(self, request: Request, pk: str, panel: str, format: str | None = None) -> Response:
+        """One panel of the comparison: JSON, or with ``?format=csv`` its table."""
+        if panel not in mrmc_results.PANELS:
+            raise Http404(f"no panel {panel!r}: the panels are {', '.join(mrmc_results.PANELS)}")
+        self.csv_name = panel
+        return Response(mrmc_results.mrmc_document(self.get_object())["panels"][panel])
+
+    @extend_schema(responses={(200, "text/csv"): str, 200: OpenApiTypes.OBJECT})
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="readings.csv",
+        url_name="readings",
+        renderer_classes=[TableCSVRenderer, JSONRenderer],
+    )
+    def readings(self, request: Request, pk: str, format: str | None = None) -> Response:
+        """The long table ``reader, treatment, case, truth, rating`` of every submitted read, as CSV."""
+        self.csv_name = "readings"
+        rows = [r.record() for r in mrmc_results.study_readings(self.get_object())]
+        return Response({"columns": [*mrmc_results.COLUMNS], "table": rows})
 
 
 def register(router: Any) -> None:

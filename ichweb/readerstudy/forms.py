@@ -10,7 +10,7 @@ from ichweb.labeling.models import Case as LabelingCase
 from ichweb.labeling.models import Project
 from ichweb.modeling.models import ModelVersion
 from ichweb.readerstudy import services
-from ichweb.readerstudy.models import CohortKind, MaterialLabel
+from ichweb.readerstudy.models import CohortKind, Design, MaterialLabel
 from ml.labels import ANY
 
 
@@ -61,6 +61,19 @@ class StudyForm(forms.Form):
     merge_radius_px = forms.FloatField(
         min_value=0, max_value=200, initial=10, help_text="Consensus: points closer than this are merged."
     )
+    design = forms.ChoiceField(
+        choices=Design.choices,
+        initial=Design.UNAIDED,
+        required=False,
+        help_text="Aided reads show the model version's output on the case; an aided design needs one.",
+    )
+    washout_days = forms.IntegerField(
+        min_value=0,
+        max_value=services.MAX_WASHOUT_DAYS,
+        initial=28,
+        required=False,
+        help_text="Crossover: days between finishing session 1 and opening session 2.",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -81,6 +94,8 @@ class StudyForm(forms.Form):
         assert data is not None  # Form.clean returns cleaned_data
         if self.errors:
             return data
+        data["design"] = data.get("design") or Design.UNAIDED
+        data["washout_days"] = 28 if data.get("washout_days") is None else data["washout_days"]
         try:
             data["cases"] = services.cohort_cases(data.pop("project", None), list(data.get("cases") or []))
         except services.ReaderStudyError as exc:

@@ -5,6 +5,12 @@ probability of its ``material_label`` among the slices that have an attention ma
 model-positive (probability at the job's threshold or above). Each becomes a ``LocalisationItem`` with a
 copy of the map and its overlay and the four questionnaire candidates of the map (lowest distance, two
 from the middle of the ranking, highest).
+
+Aided reads (``freeze_aided``): the first time a participant opens the aided read of a case, the study
+model's output on it is frozen into ``AidedCase``: case probabilities, thresholds and calls of every label,
+the per-slice probability of ``material_label``, and per model-positive slice of that label a copy of its
+attention overlay and its closest prediction-basis exemplars. Every later aided read of the case shows the
+same material, whatever inference does meanwhile.
 """
 
 from __future__ import annotations
@@ -19,12 +25,28 @@ from django.db import transaction
 
 from ichweb.errors import Conflict
 from ichweb.modeling.models import AttentionMap, InferenceJob, PredictionBasis, Stage
-from ichweb.readerstudy.models import Candidate, LocalisationItem, LocalisationMark, ReaderStudy, StudyCase
+from ichweb.readerstudy.models import (
+    AidedCase,
+    AidedExemplar,
+    AidedSlice,
+    Candidate,
+    LocalisationItem,
+    LocalisationMark,
+    ReaderStudy,
+    StudyCase,
+)
 from ichweb.readerstudy.truth import case_truths
+
+#: Prediction-basis exemplars shown per model-positive slice of an aided read (the closest ones).
+EXEMPLARS_PER_SLICE = 4
 
 
 class MaterialLocked(Conflict):
     """The material cannot change once a participant has marked points on it."""
+
+
+class NotPredicted(Conflict):
+    """An aided read cannot open before the study's model has predicted the case."""
 
 
 @dataclass
@@ -142,3 +164,79 @@ def prepare_material(study: ReaderStudy) -> MaterialReport:
             position += 1
     report.items = position
     return report
+
+
+# --- aided reads ------------------------------------------------------------------------------------------
+
+
+def aided_overlay_path(aided_slice: AidedSlice) -> Path:
+    """The aided slice's copy of the attention overlay (RGBA)."""
+    return Path(settings.MEDIA_ROOT) / aided_slice.overlay_file
+
+
+def _job_of(case: StudyCase) -> InferenceJob:
+    job = (
+        InferenceJob.objects.filter(
+            model_version_id=case.study.model_version_id, series_id=case.series_id, status=Stage.SUCCEEDED
+        )
+        .select_related("model_version")
+        .first()
+    )
+    if job is None:
+        raise NotPredicted(
+            "The model has not predicted this case yet, so its aided read cannot open: try again once the "
+            "study's model version has results for this series (a lead sees the inference jobs)."
+        )
+    return job
+
+
+def _aided_slices(aided: AidedCase, job: InferenceJob, folder: Path) -> None:
+    threshold = job.thresholds.get(aided.label)
+    maps = AttentionMap.objects.filter(job=job, label=aided.label).order_by("index")
+    if threshold is not None:
+        maps = maps.filter(probability__gte=threshold)
+    number = 0
+    for amap in maps:
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"overlay-{amap.index}.png"
+        shutil.copyfile(amap.overlay_path, target)
+        row = AidedSlice.objects.create(
+            aided=aided,
+            index=amap.index,
+            probability=amap.probability,
+            overlay_file=str(target.relative_to(settings.MEDIA_ROOT)),
+        )
+        top = PredictionBasis.objects.filter(attention_map=amap, kind=PredictionBasis.Kind.TOP)
+        for basis in top.order_by("rank")[:EXEMPLARS_PER_SLICE]:
+            number += 1
+            AidedExemplar.objects.create(slice=row, aided=aided, number=number, entry_id=basis.entry_id)
+
+
+@transaction.atomic
+def freeze_aided(case: StudyCase) -> AidedCase:
+    """The case's aided material: frozen from the study model's inference job the first time (module doc).
+
+    Raises:
+        NotPredicted: the study's model version has no finished inference job of the case's series yet.
+    """
+    StudyCase.objects.select_for_update().filter(pk=case.pk).first()  # one freeze of a case at a time
+    found = AidedCase.objects.filter(case=case).first()
+    if found is not None:
+        return found
+    job = _job_of(case)
+    label = case.study.material_label
+    labels = list(job.model_version.label_order) or sorted(job.case_probabilities)
+    column = labels.index(label) if label in labels else None
+    slices = job.slice_predictions.order_by("index").values_list("probabilities", flat=True)
+    aided = AidedCase.objects.create(
+        case=case,
+        label=label,
+        labels=labels,
+        probabilities={name: job.case_probabilities.get(name) for name in labels},
+        thresholds={name: job.thresholds.get(name) for name in labels},
+        calls={name: job.positive.get(name) for name in labels},
+        slice_probabilities=[] if column is None else [row[column] for row in slices],
+    )
+    folder = study_dir(case.study) / "aided" / f"case-{case.pk}-{uuid.uuid4().hex[:8]}"
+    _aided_slices(aided, job, folder)
+    return aided

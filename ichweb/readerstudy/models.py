@@ -6,7 +6,9 @@ with the reader role) and the model version whose attention maps and prediction 
 localisation and questionnaire material. A participant works through three tasks in this order, each
 opening only when the one before is finished (enforced in ``access``):
 
-1. case reads (ICH present, subtypes, confidence), in a per-participant random order;
+1. case reads (ICH present, subtypes, confidence), in a per-participant random order, in the modalities
+   of the study's ``design`` (``plan``): unaided only, or also aided by the model's output (sequentially
+   per case, or in two crossover sessions with a washout between them);
 2. localisation: bleeding points on one model-positive slice per ICH case, blinded to the maps;
 3. the prediction-basis questionnaire on the same slices, now with the attention overlay.
 
@@ -23,6 +25,21 @@ from ichweb.labeling.models import Case as LabelingCase
 from ichweb.labeling.models import SubtypeFlags, label_choices
 from ichweb.modeling.models import AtlasEntry, ModelVersion
 from ml.labels import ANY, SUBTYPES
+
+
+class Design(models.TextChoices):
+    """How a study's cases are read: unaided only, or unaided and aided by the model (``plan``)."""
+
+    UNAIDED = "unaided", "Unaided reads only"
+    SEQUENTIAL = "sequential", "Sequential: each case unaided, then at once aided"
+    CROSSOVER = "crossover", "Crossover: two sessions, a washout between them"
+
+
+class Modality(models.TextChoices):
+    """The arm of a read: without (``unaided``) or with (``aided``) the study model's output."""
+
+    UNAIDED = "unaided", "Unaided"
+    AIDED = "aided", "Aided by the model"
 
 
 class CohortKind(models.TextChoices):
@@ -69,6 +86,16 @@ class ReaderStudy(models.Model):
     merge_radius_px = models.FloatField(
         default=10.0, help_text="Points of the two consensus participants closer than this are merged."
     )
+    design = models.CharField(
+        max_length=10,
+        choices=Design.choices,
+        default=Design.UNAIDED,
+        help_text="Unaided reads only, or unaided and aided reads (sequential or crossover).",
+    )
+    washout_days = models.PositiveSmallIntegerField(
+        default=28,
+        help_text="Crossover only: days between finishing session 1 and opening session 2.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -99,14 +126,18 @@ class StudyCase(models.Model):
 
 
 class CaseRead(SubtypeFlags):
-    """A participant's read of one case. ``ich`` and ``confidence`` are null until submitted.
+    """A participant's read of one case in one modality. ``ich`` and ``confidence`` are null until submitted.
 
     ``confidence`` (0-100) is how sure the participant is of the call; ``results`` turns call and confidence
-    into one ICH score for ROC curves.
+    into one ICH score for ROC curves. ``opened_at`` is when the read's material was first served (for an
+    aided read: the model's output), which is what locks the reads before it (``access.read_locked``).
     """
 
     case = models.ForeignKey(StudyCase, on_delete=models.CASCADE, related_name="reads")
     participant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    modality = models.CharField(max_length=8, choices=Modality.choices, default=Modality.UNAIDED)
+    session = models.PositiveSmallIntegerField(default=1, help_text="Crossover: session 1 or 2.")
+    opened_at = models.DateTimeField(null=True, blank=True)
     ich = models.BooleanField(null=True)
     confidence = models.PositiveSmallIntegerField(null=True)
     reading_seconds = models.FloatField(default=0.0)
@@ -116,11 +147,67 @@ class CaseRead(SubtypeFlags):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["case", "participant"], name="one_read_per_participant")
+            models.UniqueConstraint(
+                fields=["case", "participant", "modality"], name="one_read_per_participant_and_modality"
+            )
         ]
 
     def __str__(self) -> str:
-        return f"Read of case {self.case_id} by {self.participant_id}"
+        return f"{self.get_modality_display()} read of case {self.case_id} by {self.participant_id}"
+
+
+class AidedCase(models.Model):
+    """The study model's output on one case, frozen the first time a participant opens its aided read.
+
+    Every later aided read of the case shows the same numbers and images, whatever inference does later.
+    ``slice_probabilities`` are the probabilities of the study's ``material_label`` per slice.
+    """
+
+    case = models.OneToOneField(StudyCase, on_delete=models.CASCADE, related_name="aided")
+    label = models.CharField(max_length=3, help_text="The label of the slice chart and the overlays.")
+    labels = models.JSONField(default=list)
+    probabilities = models.JSONField(default=dict, help_text="label -> case probability")
+    thresholds = models.JSONField(default=dict, help_text="label -> the model's operating threshold")
+    calls = models.JSONField(default=dict, help_text="label -> positive at the threshold")
+    slice_probabilities = models.JSONField(default=list)
+    frozen_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Aided material of case {self.case_id}"
+
+
+class AidedSlice(models.Model):
+    """A model-positive slice of an aided case: its attention overlay (a frozen copy) and exemplars."""
+
+    aided = models.ForeignKey(AidedCase, on_delete=models.CASCADE, related_name="slices")
+    index = models.PositiveIntegerField()
+    probability = models.FloatField()
+    overlay_file = models.CharField(max_length=255, help_text="relative to MEDIA_ROOT")
+
+    class Meta:
+        ordering = ["aided", "index"]
+        constraints = [models.UniqueConstraint(fields=["aided", "index"], name="one_aided_slice_per_index")]
+
+    def __str__(self) -> str:
+        return f"Aided slice {self.index} of case {self.aided_id}"
+
+
+class AidedExemplar(models.Model):
+    """A prediction-basis exemplar shown with an aided slice; ``number`` (1-based) counts over the case."""
+
+    slice = models.ForeignKey(AidedSlice, on_delete=models.CASCADE, related_name="exemplars")
+    aided = models.ForeignKey(AidedCase, on_delete=models.CASCADE, related_name="exemplars")
+    number = models.PositiveIntegerField()
+    entry = models.ForeignKey(AtlasEntry, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["aided", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["aided", "number"], name="one_aided_exemplar_per_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"Exemplar {self.number} of aided case {self.aided_id}"
 
 
 class TaskLocks(models.Model):

@@ -1,15 +1,18 @@
 """The participant's task routes, nested under ``/api/v1/reader-studies/{study_id}/``:
 
-* ``cases/``: blinded case reads in the participant's order; ``cases/{id}/slices/{index}/image.png``.
-* ``localisation/``: bleeding points on the material slices, open once every case is read.
+* ``cases/``: the reads of a session in the participant's order (``?session=``, default the current one),
+  each row leading to its arm; ``cases/{id}/``: the blinded unaided read of a case and its slices
+  (``cases/{id}/slices/{index}/image.png``). The aided arm is ``ichweb.readerstudy.aided_api``.
+* ``localisation/``: bleeding points on the material slices, open once every read of the plan is submitted.
 * ``questionnaire/``: the slice, its attention overlay and the four candidate sets under letters a-d,
   open only once the localisation task is finished (409 before).
 * ``consensus/``: the two consensus participants' points merged into reference points (a lead or one of
   the two, once both finished localisation).
 
-Nothing here names a study, series or patient, shows model output before the questionnaire, or shows
-another participant's answers (the consensus step excepted, by design and after localisation). Handlers
-take ``format`` because the router mounts every route with a format suffix (``.json``) too.
+Nothing here names a study, series or patient, shows model output before the questionnaire (the aided
+arm excepted, by design and once open), or shows another participant's answers (the consensus step
+excepted, by design and after localisation). Handlers take ``format`` because DRF passes a format
+argument to every handler.
 """
 
 from __future__ import annotations
@@ -32,13 +35,14 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ichweb.errors import ID_REGEX
+from ichweb.errors import ID_REGEX, RuleError
 from ichweb.imaging import render
 from ichweb.imaging.api import PIXEL_RENDERERS, _cached_binary
 from ichweb.imaging.serializers import ImageQuerySerializer
-from ichweb.readerstudy import access, consensus, material, services
+from ichweb.readerstudy import access, consensus, material, plan, services
 from ichweb.readerstudy.models import (
     CaseRead,
+    Design,
     LocalisationItem,
     LocalisationMark,
     QuestionnaireAnswer,
@@ -81,6 +85,46 @@ def _slice_png(request: Request, etag: str, volume: Callable[[], np.ndarray], in
     )
 
 
+def read_url(study: ReaderStudy, case_id: int, modality: str, name: str = "detail", **kwargs: Any) -> str:
+    """A route of the read of a case in ``modality``: ``cases/{id}/...`` or ``aided-cases/{id}/...``."""
+    basename = "readerstudy-aided-case" if modality == plan.AIDED else "readerstudy-case"
+    return reverse(f"{basename}-{name}", kwargs={"study_id": study.pk, "pk": case_id, **kwargs})
+
+
+def read_answer(read: CaseRead | None) -> dict[str, Any] | None:
+    """A submitted read's answer (``None`` until submitted)."""
+    if read is None or read.submitted_at is None:
+        return None
+    return {"ich": read.ich, "subtypes": read.codes, "confidence": read.confidence}
+
+
+def read_document(study: ReaderStudy, user, case: StudyCase, read: CaseRead) -> dict[str, Any]:
+    """What both arms show of a read: the case's place in its session, its slices, the answer, whether it
+    may still change. Never model output: the aided arm adds that."""
+    modality = read.modality
+    order = plan.session_cases(study, user, read.session)
+    submitted = read.submitted_at is not None
+    return {
+        "id": case.pk,
+        **_neighbours(order, case),
+        "modality": modality,
+        "session": read.session,
+        "sessions": plan.n_sessions(study),
+        "url": read_url(study, case.pk, modality),
+        "n_slices": case.series.n_slices,
+        "rows": case.series.rows,
+        "columns": case.series.columns,
+        "slices": [
+            {"index": i, "image_url": read_url(study, case.pk, modality, "image", index=i)}
+            for i in range(case.series.n_slices)
+        ],
+        "read": read_answer(read),
+        "editable": access.can_change(
+            study, user, access.READS, submitted=submitted, case=case, modality=modality
+        ),
+    }
+
+
 def _file_png(request: Request, path: Path, etag: str) -> HttpResponse:
     if not path.is_file():
         raise Http404("image file missing; a lead can rebuild the study's material")
@@ -109,53 +153,78 @@ class _StudyTask(viewsets.GenericViewSet):
 
 
 class CaseViewSet(_StudyTask):
+    """The unaided arm, and the list of a session's reads."""
+
     basename = "readerstudy-case"
+    modality = plan.UNAIDED
 
     def _case(self, pk: str) -> StudyCase:
         return get_object_or_404(self.study.cases.select_related("series"), pk=pk)
 
     def document(self, case: StudyCase) -> dict[str, Any]:
+        """The unaided read of ``case`` (opened: ``retrieve`` and ``read`` open it first)."""
         user = self.request.user
         assert user.is_authenticated  # signed in: IsAuthenticated is the API's default permission
-        read = CaseRead.objects.filter(case=case, participant=user).first()
-        submitted = read is not None and read.submitted_at is not None
-        return {
-            "id": case.pk,
-            **_neighbours(services.ordered_cases(self.study, user), case),
-            "n_slices": case.series.n_slices,
-            "rows": case.series.rows,
-            "columns": case.series.columns,
-            "slices": [
-                {"index": i, "image_url": self.url("image", case.pk, index=i)}
-                for i in range(case.series.n_slices)
-            ],
-            "read": {"ich": read.ich, "subtypes": read.codes, "confidence": read.confidence}
-            if read is not None and submitted
-            else None,
-            "editable": access.can_change(self.study, user, access.READS, submitted=submitted),
-        }
+        read = CaseRead.objects.get(case=case, participant=user, modality=self.modality)
+        doc = read_document(self.study, user, case, read)
+        doc["aided"] = None
+        if self.study.design == Design.SEQUENTIAL:
+            aided = CaseRead.objects.filter(case=case, participant=user, modality=plan.AIDED).first()
+            doc["aided"] = {
+                "url": read_url(self.study, case.pk, plan.AIDED),
+                "open": read.submitted_at is not None,
+                "opened": aided is not None and aided.opened_at is not None,
+                "submitted": aided is not None and aided.submitted_at is not None,
+            }
+        return doc
 
-    @extend_schema(responses=TaskRowSerializer(many=True))
+    def _session(self, request: Request) -> int:
+        raw = request.query_params.get("session")
+        if raw is None:
+            return access.current_session(self.study, request.user)
+        sessions = range(1, plan.n_sessions(self.study) + 1)
+        if raw not in [str(n) for n in sessions]:
+            raise RuleError(f"choose session {' or '.join(map(str, sessions))}", field="session")
+        return int(raw)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("session", int, description="1 or 2 (crossover); default: the current")],
+        responses=TaskRowSerializer(many=True),
+    )
     def list(self, request: Request, study_id: str, format: str | None = None) -> Response:
-        """The cases in this participant's order, with which are read."""
+        """A session's reads in this participant's order: a row per case, leading to its first read."""
         user = request.user
         assert user.is_authenticated  # signed in: IsAuthenticated is the API's default permission
+        session = self._session(request)
+        access.require_session_open(self.study, user, session)
         done = set(
             CaseRead.objects.filter(
-                case__study=self.study, participant=user, submitted_at__isnull=False
-            ).values_list("case_id", flat=True)
+                case__study=self.study, participant=user, session=session, submitted_at__isnull=False
+            ).values_list("case_id", "modality")
         )
-        order = services.ordered_cases(self.study, request.user)
-        return self.page(
-            [
-                {"id": c.pk, "number": n, "submitted": c.pk in done, "url": self.url("detail", c.pk)}
-                for n, c in enumerate(order, start=1)
-            ]
-        )
+        reads = plan.session_plan(self.study, user, session)
+        rows = []
+        for n, case in enumerate(plan.session_cases(self.study, user, session), start=1):
+            mine = [p for p in reads if p.case.pk == case.pk]
+            rows.append(
+                {
+                    "id": case.pk,
+                    "number": n,
+                    "submitted": all((case.pk, p.modality) in done for p in mine),
+                    "url": read_url(self.study, case.pk, mine[0].modality),
+                    "modality": mine[0].modality,
+                    "session": session,
+                }
+            )
+        return self.page(rows)
 
     @extend_schema(responses=OBJECT)
     def retrieve(self, request: Request, study_id: str, pk: str, format: str | None = None) -> Response:
-        return Response(self.document(self._case(pk)))
+        """The unaided read of the case: its slices and answer (opening it in a crossover's session 2 needs
+        the session open)."""
+        case = self._case(pk)
+        services.open_read(case, request.user, self.modality)
+        return Response(self.document(case))
 
     @extend_schema(request=ReadSerializer, responses=OBJECT)
     @action(detail=True, methods=["put"])
@@ -164,16 +233,16 @@ class CaseViewSet(_StudyTask):
         case = self._case(pk)
         form = ReadSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        services.submit_read(case, request.user, **form.validated_data)
+        services.submit_read(case, request.user, **form.validated_data, modality=self.modality)
         return Response(self.document(case))
 
     @extend_schema(request=HeartbeatSerializer, responses={204: None})
     @action(detail=True, methods=["post"])
     def heartbeat(self, request: Request, study_id: str, pk: str, format: str | None = None) -> Response:
-        """Reading time: ``seconds`` since the last beat (bounded by the server's clock and 60 s)."""
+        """Unaided reading time: ``seconds`` since the last beat (bounded by the server's clock and 60 s)."""
         form = HeartbeatSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        services.add_reading_time(self._case(pk), request.user, form.validated_data["seconds"])
+        services.add_reading_time(self._case(pk), request.user, form.validated_data["seconds"], self.modality)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(parameters=IMAGE_PARAMS, responses=PNG)
@@ -420,8 +489,11 @@ class ConsensusViewSet(_ItemTask):
 
 
 def register(router: Any) -> None:
+    from ichweb.readerstudy.aided_api import AidedCaseViewSet
+
     nested = rf"reader-studies/(?P<study_id>{ID_REGEX})"
     router.register(f"{nested}/cases", CaseViewSet, basename=CaseViewSet.basename)
+    router.register(f"{nested}/aided-cases", AidedCaseViewSet, basename=AidedCaseViewSet.basename)
     router.register(f"{nested}/localisation", LocalisationViewSet, basename=LocalisationViewSet.basename)
     router.register(f"{nested}/questionnaire", QuestionnaireViewSet, basename=QuestionnaireViewSet.basename)
     router.register(f"{nested}/consensus", ConsensusViewSet, basename=ConsensusViewSet.basename)

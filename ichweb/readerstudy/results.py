@@ -1,9 +1,10 @@
 """Results of a reader study as JSON-ready dicts (no NaN: undefined values are ``None``), for the results page
 and the analytics dashboards.
 
-* ``reader_performance``: per participant, case-level sensitivity and specificity against ground truth with
-  Wald and Wilson intervals, the (1 - specificity, sensitivity) point, and ICH scores for ROC curves; and
-  the study model's case-level ROC on the same cohort (``model_roc``), on which the paper draws readers.
+* ``reader_performance``: per participant, from their unaided reads, case-level sensitivity and specificity
+  against ground truth with Wald and Wilson intervals, the (1 - specificity, sensitivity) point, and ICH
+  scores for ROC curves; and the study model's case-level ROC on the same cohort (``model_roc``), on which
+  the paper draws readers. The aided reads and the comparison of the arms are ``mrmc_results``'s.
 * ``questionnaire_agreement``: prediction-basis choices, participant vs model and participant vs participant,
   as percent agreement and Cohen's kappa.
 * ``localisation_overlap``: reference (consensus) bleeding points inside the model's segmentation.
@@ -25,6 +26,7 @@ from statistics import median
 from typing import Any
 
 import numpy as np
+from django.db.models import QuerySet
 from PIL import Image
 
 from ichweb.labeling.models import Subtype
@@ -34,6 +36,7 @@ from ichweb.readerstudy.models import (
     CaseRead,
     LocalisationItem,
     LocalisationMark,
+    Modality,
     QuestionnaireAnswer,
     ReaderStudy,
     ReferencePoints,
@@ -166,8 +169,13 @@ def _reads_row(reads: list[CaseRead], truths: dict[int, Truth]) -> dict[str, Any
     }
 
 
+def unaided_reads(study: ReaderStudy) -> QuerySet[CaseRead]:
+    """The submitted unaided reads: the reads these results describe (aided reads: ``mrmc_results``)."""
+    return CaseRead.objects.filter(case__study=study, modality=Modality.UNAIDED, submitted_at__isnull=False)
+
+
 def reader_performance(study: ReaderStudy) -> dict[str, Any]:
-    """Per participant, submitted case reads against the ground truth; the model's ROC on the cohort.
+    """Per participant, submitted unaided case reads against the ground truth; the model's ROC on the cohort.
 
     Returns:
         ``{"n_cases", "n_ich", "model": model_roc(...), "participants": [{"participant", "n_read", "complete",
@@ -179,7 +187,7 @@ def reader_performance(study: ReaderStudy) -> dict[str, Any]:
     cases = list(study.cases.all())
     truths = case_truths(cases)
     reads_by: dict[int, list[CaseRead]] = defaultdict(list)
-    for read in CaseRead.objects.filter(case__study=study, submitted_at__isnull=False).order_by("case_id"):
+    for read in unaided_reads(study).order_by("case_id"):
         reads_by[read.participant_id].append(read)
     rows = [
         {

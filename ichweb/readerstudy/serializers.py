@@ -9,7 +9,7 @@ from rest_framework import serializers
 from ichweb.labeling.models import Project, Subtype
 from ichweb.modeling.models import ModelVersion
 from ichweb.readerstudy import services
-from ichweb.readerstudy.models import CohortKind, MaterialLabel
+from ichweb.readerstudy.models import CohortKind, Design, MaterialLabel, Modality
 from ml.labels import ANY
 
 
@@ -43,6 +43,14 @@ class StudyCreateSerializer(serializers.Serializer):
     slices_per_case = serializers.IntegerField(min_value=1, max_value=20, default=1)
     answers_changeable = serializers.BooleanField(default=False)
     merge_radius_px = serializers.FloatField(min_value=0.0, max_value=200.0, default=10.0)
+    design = serializers.ChoiceField(
+        choices=Design.choices,
+        default=Design.UNAIDED,
+        help_text="unaided; sequential (each case unaided, then aided); crossover (two sessions)",
+    )
+    washout_days = serializers.IntegerField(
+        min_value=0, max_value=services.MAX_WASHOUT_DAYS, default=28, help_text="crossover only"
+    )
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -113,3 +121,7 @@ class TaskRowSerializer(serializers.Serializer):
     submitted = serializers.BooleanField(required=False)
     has_reference = serializers.BooleanField(required=False, help_text="consensus only")
     url = serializers.CharField()
+    modality = serializers.ChoiceField(
+        choices=Modality.choices, required=False, help_text="case reads: the arm the row leads to"
+    )
+    session = serializers.IntegerField(required=False, help_text="case reads: 1, or 2 (crossover)")

@@ -2,17 +2,16 @@
 
 Who may reach a study, when each task opens, the locks and whether an answer may still change are the
 rules of ``ichweb.readerstudy.access``; every write here opens its task and checks its answer there.
-Blinding: a participant reaches only their own answers, the cohort's pixels through the study's routes and,
-once the localisation task is finished, the questionnaire's own material.
+Blinding: a participant reaches only their own answers, the cohort's pixels through the study's routes, in an
+open aided read the model's output on that case, and, once the localisation task is finished, the
+questionnaire's own material.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-import random
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -27,9 +26,11 @@ from ichweb.modeling.models import ModelVersion
 from ichweb.readerstudy import access, material
 from ichweb.readerstudy.access import LETTERS, LOCALISATION, QUESTIONNAIRE, READS, Conflict, ReaderStudyError
 from ichweb.readerstudy.models import (
+    AidedCase,
     Candidate,
     CaseRead,
     CohortKind,
+    Design,
     LocalisationItem,
     LocalisationMark,
     MaterialLabel,
@@ -37,12 +38,14 @@ from ichweb.readerstudy.models import (
     ReaderStudy,
     StudyCase,
 )
+from ichweb.readerstudy.plan import AIDED, UNAIDED, shuffled
+from ichweb.readerstudy.plan import ordered_cases as ordered_cases  # the orders live in ``plan``
 from ml.labels import ANY
 
 #: The most bleeding points one slice may carry.
 MAX_POINTS = 64
-
-T = TypeVar("T")
+#: The longest washout of a crossover study.
+MAX_WASHOUT_DAYS = 365
 
 
 # --- creating and managing --------------------------------------------------------------------------------
@@ -84,6 +87,42 @@ def _check_people(participants: Sequence[Any], consensus: Sequence[Any]) -> None
         raise ReaderStudyError("choose two different participants for the consensus", field="consensus")
 
 
+def _check_cases(cases: Sequence[LabelingCase]) -> None:
+    if not cases:
+        raise ReaderStudyError("choose at least one case with ground truth", field="cases")
+    ids = [c.pk for c in cases]
+    usable = set(eligible_cases().filter(pk__in=ids).values_list("pk", flat=True))
+    missing = [pk for pk in ids if pk not in usable]
+    if missing:
+        raise ReaderStudyError(
+            f"cases without usable ground truth (none, or excluded): {', '.join(map(str, missing))}",
+            field="cases",
+        )
+    series = [c.series_id for c in cases]
+    if len(set(series)) != len(series):
+        raise ReaderStudyError("two chosen cases show the same series; choose each series once", "cases")
+
+
+def _check_design(design: str, washout_days: int, model_version: ModelVersion | None, n_cases: int) -> None:
+    if design not in Design.values:
+        raise ReaderStudyError(f"choose one of {', '.join(Design.values)}", field="design")
+    if design != Design.UNAIDED and model_version is None:
+        raise ReaderStudyError(
+            f"a {design} study shows the model's output in its aided reads: choose a model version, or "
+            "the unaided design",
+            field="model_version",
+        )
+    if design == Design.CROSSOVER and n_cases < 2:
+        raise ReaderStudyError(
+            "a crossover study reads half of its cases aided in each session: choose at least two cases",
+            field="cases",
+        )
+    if not 0 <= washout_days <= MAX_WASHOUT_DAYS:
+        raise ReaderStudyError(
+            f"the washout is a whole number of days from 0 to {MAX_WASHOUT_DAYS}", field="washout_days"
+        )
+
+
 @transaction.atomic
 def create_study(
     *,
@@ -100,22 +139,17 @@ def create_study(
     answers_changeable: bool = False,
     merge_radius_px: float = 10.0,
     description: str = "",
+    design: str = Design.UNAIDED,
+    washout_days: int = 28,
 ) -> tuple[ReaderStudy, material.MaterialReport]:
-    """Create a study on ``cases`` (their series and ground truth) and prepare its material."""
-    if not cases:
-        raise ReaderStudyError("choose at least one case with ground truth", field="cases")
-    ids = [c.pk for c in cases]
-    usable = set(eligible_cases().filter(pk__in=ids).values_list("pk", flat=True))
-    missing = [pk for pk in ids if pk not in usable]
-    if missing:
-        raise ReaderStudyError(
-            f"cases without usable ground truth (none, or excluded): {', '.join(map(str, missing))}",
-            field="cases",
-        )
-    series = [c.series_id for c in cases]
-    if len(set(series)) != len(series):
-        raise ReaderStudyError("two chosen cases show the same series; choose each series once", "cases")
+    """Create a study on ``cases`` (their series and ground truth) and prepare its material.
+
+    ``design``: ``unaided`` (the default), ``sequential`` or ``crossover`` (``ichweb.readerstudy.plan``); the
+    two aided designs need a ``model_version``, a crossover at least two cases and a ``washout_days``.
+    """
+    _check_cases(cases)
     _check_people(participants, consensus)
+    _check_design(design, washout_days, model_version, len(cases))
     if slices_per_case < 1:
         raise ReaderStudyError("at least one slice per case", field="slices_per_case")
     study = ReaderStudy.objects.create(
@@ -128,6 +162,8 @@ def create_study(
         slices_per_case=slices_per_case,
         answers_changeable=answers_changeable,
         merge_radius_px=merge_radius_px,
+        design=design,
+        washout_days=washout_days,
         consensus_first=consensus[0] if consensus else None,
         consensus_second=consensus[1] if consensus else None,
         created_by=lead,
@@ -155,24 +191,7 @@ def update_study(study: ReaderStudy, changes: dict[str, Any]) -> ReaderStudy:
     return study
 
 
-# --- per-participant order ---------------------------------------------------------------------------------
-
-
-def _rng(*parts: object) -> random.Random:
-    """A generator seeded by ``parts`` alone: the same order in every process and on every visit."""
-    digest = hashlib.sha256(":".join(map(str, ("readerstudy", *parts))).encode()).digest()
-    return random.Random(int.from_bytes(digest[:8], "big"))  # noqa: S311 -- an order, not a secret
-
-
-def shuffled(items: Sequence[T], *seed: object) -> list[T]:
-    out = list(items)
-    _rng(*seed).shuffle(out)
-    return out
-
-
-def ordered_cases(study: ReaderStudy, user) -> list[StudyCase]:
-    """The cohort in this participant's random order (seeded by study and participant)."""
-    return shuffled(list(study.cases.order_by("position")), study.pk, user.pk, "cases")
+# --- per-participant order (the case orders: ``ichweb.readerstudy.plan``) --------------------------------
 
 
 def ordered_items(study: ReaderStudy, user) -> list[LocalisationItem]:
@@ -209,12 +228,39 @@ def finish_localisation(study: ReaderStudy, user) -> access.Progress:
 
 
 @transaction.atomic
-def submit_read(case: StudyCase, user, *, ich: bool, subtypes: Sequence[str], confidence: int) -> CaseRead:
-    """Record (or, where allowed, change) a participant's read of a case."""
+def open_read(case: StudyCase, user, modality: str = UNAIDED) -> tuple[CaseRead, AidedCase | None]:
+    """Open ``user``'s read of ``case`` in ``modality`` (``access.require_read_open``): for an aided read the
+    model's output is frozen first (``material.freeze_aided``), then the read is recorded as opened, which
+    locks the reads before it (``access.read_locked``). Returns the read and the aided material."""
+    planned = access.require_read_open(case.study, user, case, modality)
+    aided = material.freeze_aided(case) if modality == AIDED else None
+    return access.mark_opened(planned, user), aided
+
+
+@transaction.atomic
+def submit_read(
+    case: StudyCase, user, *, ich: bool, subtypes: Sequence[str], confidence: int, modality: str = UNAIDED
+) -> CaseRead:
+    """Record (or, where allowed, change) a participant's read of a case in ``modality``.
+
+    An aided read is opened (its material served) by its first write at the latest.
+    """
     if subtypes and not ich:
         raise ReaderStudyError("a subtype was chosen but ICH is marked absent", field="subtypes")
-    read, _ = CaseRead.objects.select_for_update().get_or_create(case=case, participant=user)
-    access.require_change(case.study, user, READS, "read", submitted=read.submitted_at is not None)
+    if modality == AIDED:
+        open_read(case, user, AIDED)
+    planned = access.require_read_open(case.study, user, case, modality)
+    access.read_row(planned, user)
+    read = CaseRead.objects.select_for_update().get(case=case, participant=user, modality=modality)
+    access.require_change(
+        case.study,
+        user,
+        READS,
+        "read",
+        submitted=read.submitted_at is not None,
+        case=case,
+        modality=modality,
+    )
     read.ich, read.confidence = ich, confidence
     for key, value in SubtypeFlags.flags(subtypes).items():
         setattr(read, key, value)
@@ -223,16 +269,19 @@ def submit_read(case: StudyCase, user, *, ich: bool, subtypes: Sequence[str], co
     return read
 
 
-def add_reading_time(case: StudyCase, user, seconds: float) -> None:
-    """Count a heartbeat of reading time, bounded as ``ichweb.lib.reading_time.bounded_seconds`` says (60 s,
-    and the wall time since the last beat).
+def add_reading_time(case: StudyCase, user, seconds: float, modality: str = UNAIDED) -> None:
+    """Count a heartbeat of reading time of the read in ``modality`` (each arm has its own clock), bounded as
+    ``ichweb.lib.reading_time.bounded_seconds`` says (60 s, and the wall time since the last beat).
 
-    Time counts while the read can still be answered (``access.can_change``).
+    Time counts while the read can still be answered (``access.can_change``); the read must be open.
     """
     now = timezone.now()
     with transaction.atomic():
-        read, _ = CaseRead.objects.select_for_update().get_or_create(case=case, participant=user)
-        if not access.can_change(case.study, user, READS, submitted=read.submitted_at is not None):
+        planned = access.require_read_open(case.study, user, case, modality)
+        access.read_row(planned, user)
+        read = CaseRead.objects.select_for_update().get(case=case, participant=user, modality=modality)
+        submitted = read.submitted_at is not None
+        if not access.can_change(case.study, user, READS, submitted=submitted, case=case, modality=modality):
             return
         CaseRead.objects.filter(pk=read.pk).update(
             reading_seconds=F("reading_seconds") + bounded_seconds(seconds, read.last_beat_at, now),

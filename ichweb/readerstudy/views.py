@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from ichweb.accounts.permissions import role_required
 from ichweb.accounts.roles import MANAGERS, Role, is_manager
-from ichweb.readerstudy import access, material, results, services
+from ichweb.readerstudy import access, material, mrmc_results, results, services
 from ichweb.readerstudy.forms import StudyForm
 from ichweb.readerstudy.models import ReaderStudy
 
@@ -129,6 +129,9 @@ def task(request: HttpRequest, pk: int, task: str) -> HttpResponse:
 @role_required(*MANAGERS)
 def results_page(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(ReaderStudy, pk=pk)
-    return render(
-        request, "readerstudy/results.html", {"study": item, "results": results.study_results(item)}
-    )
+    context = {
+        "study": item,
+        "results": results.study_results(item),
+        "mrmc": mrmc_results.mrmc_document(item),
+    }
+    return render(request, "readerstudy/results.html", context)

@@ -189,3 +189,52 @@ def answer_all(study: ReaderStudy, user, letter_of=None) -> None:
         options = services.options(study, user, item)
         letter = letter_of(options) if letter_of else min(options, key=lambda o: o[1].rank)[0]
         services.submit_answer(item, user, letter)
+
+
+@pytest.fixture
+def sequential_study(alice, carol, rita, truth_cases, model_material) -> ReaderStudy:
+    """A sequential study of the six cases (each read unaided, then aided), carol and rita taking part."""
+    return ReaderStudyFactory(
+        lead=alice,
+        name="Sequential readers",
+        cases=truth_cases,
+        participants=[carol, rita],
+        model_version=model_material.version,
+        design="sequential",
+    )
+
+
+@pytest.fixture
+def crossover_study(alice, carol, rita, truth_cases, model_material) -> ReaderStudy:
+    """A crossover study of the six cases with a washout of 14 days, carol and rita taking part."""
+    return ReaderStudyFactory(
+        lead=alice,
+        name="Crossover readers",
+        cases=truth_cases,
+        participants=[carol, rita],
+        model_version=model_material.version,
+        design="crossover",
+        washout_days=14,
+    )
+
+
+def read_both(study: ReaderStudy, user, *, unaided=None, aided=None, limit: int | None = None) -> None:
+    """Sequential: per case in ``user``'s order, the unaided read, then the aided read opened and submitted.
+
+    ``unaided(case) -> (ich, confidence)`` and ``aided(case) -> (ich, confidence)``; default: ICH with 60,
+    then ICH with 90.
+    """
+    done = set(
+        CaseRead.objects.filter(participant=user, submitted_at__isnull=False).values_list(
+            "case_id", "modality"
+        )
+    )
+    for case in services.ordered_cases(study, user)[:limit]:
+        ich, confidence = unaided(case) if unaided else (True, 60)
+        if (case.pk, "unaided") not in done:
+            services.submit_read(case, user, ich=ich, subtypes=[], confidence=confidence)
+        if (case.pk, "aided") in done:
+            continue
+        services.open_read(case, user, "aided")
+        ich, confidence = aided(case) if aided else (True, 90)
+        services.submit_read(case, user, ich=ich, subtypes=[], confidence=confidence, modality="aided")

@@ -5,8 +5,8 @@ answers or a clinical identifier.
 Model output, ground truth and the other participant's answers are made distinctive (sentinel numbers,
 texts and images) so that they can be searched for in every body and header. Exceptions, by design: once
 the localisation task is finished the questionnaire routes show their own material (the overlay and the
-candidate exemplars, never distances or ranks), and the consensus routes show the consensus partner's
-points.
+candidate exemplars, never distances or ranks), the consensus routes show the consensus partner's
+points, and the aided arm of a case whose aided read is open shows the model's output on that case.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ from ichweb.imaging.models import ImportJob, Series, Slice, Study
 from ichweb.labeling.models import BleedingPoint, GroundTruth, Project, Read
 from ichweb.labeling.models import Case as LabelingCase
 from ichweb.modeling.models import AtlasEntry, AttentionMap, InferenceJob, ModelVersion, TrainingRun
-from ichweb.readerstudy import consensus, services
+from ichweb.readerstudy import consensus, plan, services
 from ichweb.readerstudy.models import CaseRead, LocalisationItem, ReaderStudy, StudyCase
+from ichweb.readerstudy.mrmc_results import PANELS
 from ichweb.readerstudy.views import TASKS
-from tests.readerstudy.conftest import SENTINEL_NUMBERS, answer_all, localise_all, read_all
+from tests.readerstudy.conftest import SENTINEL_NUMBERS, answer_all, localise_all, read_all, read_both
 
 pytestmark = pytest.mark.django_db
 
@@ -51,6 +52,7 @@ PK_MODELS: dict[str, type[Model]] = {
     "atlasentry": AtlasEntry,
     "readerstudy": ReaderStudy,
     "readerstudy-case": StudyCase,
+    "readerstudy-aided-case": StudyCase,
     "readerstudy-localisation": LocalisationItem,
     "readerstudy-questionnaire": LocalisationItem,
     "readerstudy-consensus": LocalisationItem,
@@ -81,6 +83,8 @@ class Probe:
     #: The patterns that find the consensus partner's points (shown on the consensus routes).
     partner_points: list[re.Pattern[str]]
     images: tuple[bytes, ...]
+    #: The model's numbers: shown only on the aided routes of a case whose aided read is open.
+    model_texts: list[str] = field(default_factory=list)
     calls: int = 0
     ok: dict[str, int] = field(default_factory=dict)
     allowed_hits: int = 0
@@ -142,7 +146,16 @@ def json_keys(value: Any) -> Iterator[str]:
             yield from json_keys(inner)
 
 
-def leaks(name: str, response: Any, probe: Probe, allow_material: bool, allow_partner: bool) -> list[str]:
+def leaks(
+    name: str,
+    response: Any,
+    probe: Probe,
+    allow_material: bool,
+    allow_partner: bool,
+    allow_model: bool = False,
+) -> list[str]:
+    """What ``response`` shows that it must not; ``allow_model``: the model's numbers and keys (an open
+    aided read), besides its images (``allow_material``)."""
     found = []
     headers = json.dumps(dict(response.headers))
     body = response.content if hasattr(response, "content") else b"".join(response.streaming_content)
@@ -152,24 +165,41 @@ def leaks(name: str, response: Any, probe: Probe, allow_material: bool, allow_pa
         else:
             found.append("a model-output image")
     text = headers + body.decode("utf-8", errors="replace")
-    found += [f"text {t!r}" for t in probe.texts if t in text]
+    texts = probe.texts if allow_model else [*probe.texts, *probe.model_texts]
+    found += [f"text {t!r}" for t in texts if t in text]
     for pattern in probe.patterns:
         if pattern.search(text) and not (allow_partner and pattern in probe.partner_points):
             found.append(f"pattern {pattern.pattern!r}")
-    if "json" in response.get("Content-Type", "") and name not in SCHEMA_ROUTES:
+    if "json" in response.get("Content-Type", "") and name not in SCHEMA_ROUTES and not allow_model:
         keys = {k.lower() for k in json_keys(json.loads(body or b"null"))}
         found += [f"key {k!r}" for k in keys if any(bad in k for bad in FORBIDDEN_KEYS)]
     return found
 
 
-def run_probe(client, probe: Probe, *, gate_open: bool, skip: tuple[str, ...] = ()) -> list[str]:
-    """Every route (but those whose names start with one of ``skip``); the leaks found."""
+AIDED_URL = re.compile(r"/reader-studies/\d+/aided-cases/(\d+)(?:/|$)")
+
+
+def run_probe(
+    client,
+    probe: Probe,
+    *,
+    gate_open: bool,
+    skip: tuple[str, ...] = (),
+    open_aided: frozenset[int] = frozenset(),
+    only: str = "",
+    statuses: dict[str, int] | None = None,
+) -> list[str]:
+    """Every route (but those whose names start with one of ``skip``; only those starting with ``only``); the
+    leaks found. The aided routes of the cases in ``open_aided`` may show the model's output on the case.
+    ``statuses`` collects each URL's status."""
     problems = []
     client.raise_request_exception = False  # another room's crash is no leak; ours are reported below
     for name, url in urls(probe):
-        if name.startswith(skip) if skip else False:
+        if (name.startswith(skip) if skip else False) or not name.startswith(only):
             continue
         response = client.get(url)
+        if statuses is not None:
+            statuses[url] = response.status_code
         probe.calls += 1
         if response.status_code >= 500:
             probe.errors.append(url)
@@ -180,23 +210,32 @@ def run_probe(client, probe: Probe, *, gate_open: bool, skip: tuple[str, ...] = 
         task = url.rstrip("/").rsplit("/", 1)[-1]
         material = gate_open and name.startswith("readerstudy-questionnaire")
         partner = gate_open and (name.startswith("readerstudy-consensus") or task == "consensus")
-        problems += [f"{url}: {leak}" for leak in leaks(name, response, probe, material, partner)]
+        aided = AIDED_URL.search(url)
+        model = aided is not None and int(aided.group(1)) in open_aided
+        found = leaks(name, response, probe, material or model, partner, allow_model=model)
+        problems += [f"{url}: {leak}" for leak in found]
     return problems
 
 
 @pytest.fixture
 def probe(study, model_material, carol, rita, alice) -> Probe:
     """The world the probe runs in: rita finished everything, with answers only she gave."""
+    read_all(study, rita, confidence=OTHER_CONFIDENCE)
+    return make_probe(study, model_material, rita)
+
+
+def make_probe(study: ReaderStudy, model_material, rita, *, rita_finished: bool = True) -> Probe:
+    """Sentinel texts everywhere; rita (her case reads done) localises and answers with answers of her own."""
     Study.objects.update(description="SENTINEL study description", study_date=date(1999, 12, 31))
     Series.objects.update(description="SENTINEL series description")
     GroundTruth.objects.update(note="SENTINEL truth note")
-    read_all(study, rita, confidence=OTHER_CONFIDENCE)
-    localise_all(study, rita, OTHER_POINTS)
-    answer_all(study, rita)
+    if rita_finished:
+        localise_all(study, rita, OTHER_POINTS)
+        answer_all(study, rita)
     BleedingPoint.objects.create(
         read=Read.objects.first(), slice=Slice.objects.first(), x=41.7, y=23.3, subtype="IPH"
     )
-    texts = ["SENTINEL", "1999-12-31", "Sentinel model", *map(str, SENTINEL_NUMBERS)]
+    texts = ["SENTINEL", "1999-12-31", "Sentinel model"]
     for study_row in Study.objects.all():
         texts += [study_row.study_uid, study_row.patient_pseudo_id]
         texts += [study_row.accession_pseudo] if study_row.accession_pseudo else []
@@ -212,10 +251,19 @@ def probe(study, model_material, carol, rita, alice) -> Probe:
         "case_id": list(LabelingCase.objects.values_list("pk", flat=True)),
         "series_id": list(Series.objects.values_list("pk", flat=True)),
         "point_id": [*BleedingPoint.objects.values_list("pk", flat=True), uuid.uuid4()],
+        "number": [1, 2],
+        "panel": list(PANELS),
     }
     points = [re.compile(rf"{x}\s*,\s*{y}".replace(".", r"\.")) for x, y in OTHER_POINTS]
     patterns = [*points, re.compile(rf'"confidence"\s*:\s*{OTHER_CONFIDENCE}\b')]
-    return Probe(values, texts, patterns, points, images=model_material.images)
+    return Probe(
+        values,
+        texts,
+        patterns,
+        points,
+        images=model_material.images,
+        model_texts=list(map(str, SENTINEL_NUMBERS)),
+    )
 
 
 def test_nothing_leaks_to_a_participant_in_the_middle_of_the_study(client, study, probe, carol):
@@ -270,6 +318,86 @@ def test_the_probe_catches_a_leak(client, study, probe, carol, settings):
     finally:
         participant_api.CaseViewSet.document = original
     assert any("0.864213" in f for f in found)
+
+
+# --- the aided arm: the model's output only on the aided routes of a case whose aided read is open -------
+
+
+def _aided_statuses(statuses: dict[str, int], cases: set[int]) -> dict[str, set[int]]:
+    """The answers of the aided routes of ``cases``, by route kind (detail, image, overlay, ...)."""
+    found: dict[str, set[int]] = {}
+    for url, code in statuses.items():
+        match = AIDED_URL.search(url)
+        if match and int(match.group(1)) in cases:
+            kind = url[match.end() :].split("/")[0] or "detail"
+            found.setdefault(kind, set()).add(code)
+    return found
+
+
+def test_the_aided_arm_shows_the_model_only_where_its_read_is_open(
+    client, sequential_study, model_material, carol, rita, ralph
+):
+    """carol has submitted three unaided reads: the walk opens those cases' aided reads (it calls every
+    route) and finds the model's output there only; every other route, the unaided arm included, is blind."""
+    study = sequential_study
+    read_both(
+        study, rita, unaided=lambda c: (True, OTHER_CONFIDENCE), aided=lambda c: (True, OTHER_CONFIDENCE)
+    )
+    probe = make_probe(study, model_material, rita)
+    order = services.ordered_cases(study, carol)
+    for case in order[:3]:
+        services.submit_read(case, carol, ich=True, subtypes=[], confidence=OWN_CONFIDENCE)
+    opened, closed = {c.pk for c in order[:3]}, {c.pk for c in order[3:]}
+    client.force_login(carol)
+    statuses: dict[str, int] = {}
+    assert run_probe(client, probe, gate_open=False, open_aided=frozenset(opened), statuses=statuses) == []
+    assert probe.ok["readerstudy-aided-case-detail"] == 3 and probe.ok["readerstudy-case-detail"] == 6
+    assert probe.ok["readerstudy-aided-case-overlay"] == 3  # slice 5 of each opened case (slice 0: none)
+    assert probe.ok["readerstudy-aided-case-exemplar"] == 3 * 2 * 2
+    assert probe.allowed_hits >= 3 * (1 + 4)  # each opened case's overlay and exemplar images
+    assert _aided_statuses(statuses, closed) == {k: {409} for k in ("detail", "slices", "exemplars")} | {
+        "read": {405},
+        "heartbeat": {405},
+    }
+    # The walk opened three aided reads: their unaided answers can no longer change.
+    for case in order[:3]:
+        body = {"ich": False, "subtypes": [], "confidence": 1}
+        assert client.put(api(study, "cases", case.pk, "read"), body, "application/json").status_code == 409
+    assert CaseRead.objects.filter(participant=carol, modality="aided", opened_at__isnull=False).count() == 3
+
+    # Another reader of the site reaches no aided route of the study at all.
+    client.force_login(ralph)
+    statuses.clear()
+    assert run_probe(client, probe, gate_open=False, only="readerstudy-aided-case", statuses=statuses) == []
+    assert statuses and set(statuses.values()) <= {404, 405}
+
+
+def test_the_crossover_arms_follow_the_session(client, crossover_study, model_material, carol, rita):
+    """In session 1 only the aided routes of carol's aided half show the model; the cases of her unaided half
+    have no open aided read (409), and neither has the unaided arm of her aided half (session 2)."""
+    for p in plan.session_plan(crossover_study, rita, 1):  # rita's own session-1 answers
+        services.submit_read(
+            p.case, rita, ich=True, subtypes=[], confidence=OTHER_CONFIDENCE, modality=p.modality
+        )
+    probe = make_probe(crossover_study, model_material, rita, rita_finished=False)
+    first = plan.session_plan(crossover_study, carol, 1)
+    aided = {p.case.pk for p in first if p.modality == "aided"}
+    unaided = {p.case.pk for p in first if p.modality == "unaided"}
+    client.force_login(carol)
+    statuses: dict[str, int] = {}
+    assert (
+        run_probe(
+            client, probe, gate_open=False, only="readerstudy", open_aided=frozenset(aided), statuses=statuses
+        )
+        == []
+    )
+    assert _aided_statuses(statuses, unaided)["detail"] == {409}
+    assert _aided_statuses(statuses, aided)["detail"] == {200}
+    later = [
+        code for url, code in statuses.items() if re.search(rf"/cases/({'|'.join(map(str, aided))})$", url)
+    ]
+    assert later and set(later) == {409}
+    assert probe.allowed_hits >= len(aided)
 
 
 # --- the workflow probe: reads -> localisation -> consensus -> questionnaire, answers changeable ----------
@@ -434,6 +562,8 @@ def test_the_route_walk_as_a_labeler_finds_no_exemplar_of_a_series_still_to_read
             "case_id": list(LabelingCase.objects.values_list("pk", flat=True)),
             "series_id": list(Series.objects.values_list("pk", flat=True)),
             "point_id": [uuid.uuid4()],
+            "number": [1],
+            "panel": list(PANELS),
         },
         texts=[f'"source_series": {second.series_id}', '"source_slice_index"'],
         patterns=[],

@@ -35,6 +35,7 @@ export const PANEL_FILTERS: Readonly<Record<string, readonly string[]>> = {
   agreement: ["project", "label", "level"],
   progress: ["project"],
   readerstudy: ["study", "label"],
+  mrmc: ["study"],
 };
 
 /** Columns of a table: the union of the rows' keys in first-seen order. */

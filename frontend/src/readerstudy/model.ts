@@ -14,13 +14,17 @@ export const SUBTYPE_NAMES: Record<string, string> = {
   SAH: "Subarachnoid",
 };
 
-/** A row of a task list, in the participant's order. */
+export type Modality = "unaided" | "aided";
+
+/** A row of a task list, in the participant's order (case reads: the arm it leads to, and the session). */
 export interface TaskRow {
   id: number;
   number: number;
   submitted?: boolean;
   has_reference?: boolean;
   url: string;
+  modality?: Modality;
+  session?: number;
 }
 
 export interface Page<T> {
@@ -44,6 +48,24 @@ export interface ReadAnswer {
   confidence: number;
 }
 
+/** Sequential design, on the unaided read: the case's aided read (open once the unaided read is submitted). */
+export interface AidedLink {
+  url: string;
+  open: boolean;
+  opened: boolean;
+  submitted: boolean;
+}
+
+/** The study model's output on a case, frozen for its aided reads (`ichweb/readerstudy/aided_api.py`). */
+export interface ModelOutput {
+  label: string;
+  labels: string[];
+  case: Record<string, { probability: number | null; threshold: number | null; call: boolean | null }>;
+  slice_probabilities: number[];
+  overlays: { index: number; probability: number; url: string }[];
+  exemplars: { number: number; slice: number; patch_url: string; map_url: string }[];
+}
+
 export interface CaseDoc extends Neighbours {
   n_slices: number;
   rows: number;
@@ -51,6 +73,18 @@ export interface CaseDoc extends Neighbours {
   slices: { index: number; image_url: string }[];
   read: ReadAnswer | null;
   editable: boolean;
+  /** The arm of this read (unaided when absent), its session and the study's number of sessions. */
+  modality?: Modality;
+  session?: number;
+  sessions?: number;
+  /** This read's own API URL (its `read` and `heartbeat` routes hang below it). */
+  url?: string;
+  /** Sequential, unaided read: its aided read. */
+  aided?: AidedLink | null;
+  /** Sequential, aided read: the case's unaided answer, locked. */
+  unaided?: { read: ReadAnswer | null; editable: boolean; url: string } | null;
+  /** Aided read: the model's output. */
+  model?: ModelOutput;
 }
 
 export interface ItemDoc extends Neighbours {

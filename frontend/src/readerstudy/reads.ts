@@ -1,11 +1,18 @@
 /**
  * The case-read task: scroll through the case's slices (server-rendered, blinded), answer ICH present,
  * subtypes and a confidence, submit. Reading time goes to the server in heartbeats (every 15 s while the
- * participant is active, and at submission): the seconds since the last one, bounded by the server.
+ * participant is active, and at submission): the seconds since the last one, bounded by the server, on the
+ * clock of the read shown (each arm has its own).
+ *
+ * An aided read shows the model panel beside the slice (`modelpanel.ts`). In a sequential study, once the
+ * unaided read of a case is submitted, "Show the model's output" opens the case's aided read; the server
+ * then locks the unaided answer, which the aided read shows above its own form.
  */
 import { Heartbeat } from "../viewer/heartbeat";
+import { answerText, nearestOverlay, readBase, readLabel } from "./aided";
 import { el, SliceStage, say } from "./dom";
 import { type CaseDoc, readPayload, SUBTYPE_NAMES, SUBTYPES } from "./model";
+import { ModelPanel } from "./modelpanel";
 import { Task, type TaskContext } from "./task";
 
 export class ReadTask extends Task<CaseDoc> {
@@ -20,6 +27,9 @@ export class ReadTask extends Task<CaseDoc> {
   readonly confidence = el("input", { type: "range", min: 0, max: 100, step: 1, value: 50, "data-role": "confidence" });
   readonly confidenceValue = el("output", { "data-role": "confidence-value" }, "50");
   readonly submit = el("button", { type: "submit", class: "btn btn-primary", "data-role": "submit" }, "Submit read");
+  readonly model = new ModelPanel(this.stage);
+  readonly unaidedAnswer = el("p", { class: "rs-locked", "data-role": "unaided-answer", hidden: true });
+  readonly showAided = el("button", { type: "button", class: "btn", "data-role": "show-aided", hidden: true }, "Show the model's output");
   index = 0;
   readonly heartbeat: Heartbeat;
   /** When the time not yet sent began (ms): the case's opening or the last beat. */
@@ -57,9 +67,11 @@ export class ReadTask extends Task<CaseDoc> {
       event.preventDefault();
       void this.send();
     });
+    this.showAided.addEventListener("click", () => void this.openAided());
     const label = (input: HTMLInputElement, text: string) => el("label", { class: "check" }, input, ` ${text}`);
     this.form.append(
       this.heading,
+      this.unaidedAnswer,
       el("fieldset", {}, el("legend", {}, "Intracranial haemorrhage"), label(this.yes, "present"), label(this.no, "absent")),
       el(
         "fieldset",
@@ -68,20 +80,24 @@ export class ReadTask extends Task<CaseDoc> {
         ...this.subtypes.map((box) => label(box, SUBTYPE_NAMES[box.value] ?? box.value)),
       ),
       el("label", {}, "Confidence in this read (0-100) ", this.confidence, " ", this.confidenceValue),
-      el("div", { class: "form-actions" }, this.submit),
+      el("div", { class: "form-actions" }, this.submit, this.showAided),
       this.message,
       el("div", { class: "rs-nav" }, this.previous, this.next),
     );
-    const controls = el("div", { class: "rs-controls" }, slider, this.sliceLabel, stage.preset);
-    this.body.append(el("div", { class: "rs-layout" }, el("div", { class: "rs-viewer" }, stage.root, controls), this.form));
+    const controls = el("div", { class: "rs-controls" }, slider, this.sliceLabel, stage.preset, this.model.toggleLabel);
+    const viewer = el("div", { class: "rs-viewer" }, stage.root, controls, this.model.root);
+    this.body.append(el("div", { class: "rs-layout" }, viewer, this.form));
     this.heartbeat.start();
   }
 
   render(doc: CaseDoc): void {
     this.beatFrom = Date.now();
-    this.heading.textContent = this.position("Case", doc, doc.read !== null);
+    const { prefix, suffix } = readLabel(doc);
+    this.heading.textContent = `${prefix}${this.position("Case", doc, doc.read !== null)}${suffix}`;
     this.slider.max = String(doc.n_slices - 1);
-    this.showSlice(Math.floor(doc.n_slices / 2));
+    const middle = Math.floor(doc.n_slices / 2);
+    this.model.show(doc.model ?? null, middle);
+    this.showSlice(doc.model ? (nearestOverlay(doc.model, middle) ?? middle) : middle);
     const read = doc.read;
     this.yes.checked = read?.ich === true;
     this.no.checked = read?.ich === false;
@@ -90,7 +106,39 @@ export class ReadTask extends Task<CaseDoc> {
     this.confidenceValue.textContent = this.confidence.value;
     for (const input of [this.yes, this.no, this.confidence, this.submit]) input.disabled = !doc.editable;
     this.syncSubtypes();
-    if (!doc.editable) say(this.message, "Submitted; this study does not let answers change.");
+    const unaided = doc.unaided?.read;
+    this.unaidedAnswer.hidden = !unaided;
+    this.unaidedAnswer.textContent = unaided ? `Your unaided read (locked): ${answerText(unaided)}` : "";
+    this.showAided.hidden = !doc.aided?.open;
+    this.explain(doc);
+  }
+
+  /** The message under the form: what the reader can do with this read now. */
+  explain(doc: CaseDoc): void {
+    if (doc.aided?.open && !doc.aided.submitted) {
+      say(this.message, doc.aided.opened
+        ? "Your unaided answer is locked: you have seen the model's output. Make your aided read there."
+        : "Submitted. Now open the model's output and read the case again with it; your unaided answer then locks.", "ok");
+    } else if (!doc.editable && doc.aided?.opened) {
+      say(this.message, "Your unaided answer is locked: you have seen the model's output.");
+    } else if (!doc.editable) {
+      say(this.message, "Submitted; this study does not let answers change.");
+    }
+  }
+
+  /** Open the aided read of the case shown (sequential design). */
+  async openAided(): Promise<void> {
+    const url = this.doc?.aided?.url;
+    if (!url) return;
+    try {
+      await this.beat()?.catch(() => undefined); // the time so far belongs to the unaided read
+      this.doc = await this.api<CaseDoc>(url);
+    } catch (error) {
+      say(this.message, error instanceof Error ? error.message : String(error), "error");
+      return;
+    }
+    say(this.message, "");
+    this.render(this.doc);
   }
 
   showSlice(index: number): void {
@@ -101,6 +149,7 @@ export class ReadTask extends Task<CaseDoc> {
     if (slice) this.stage.show(slice.image_url, doc.columns, doc.rows);
     this.slider.value = String(this.index);
     this.sliceLabel.textContent = `slice ${this.index + 1} / ${doc.n_slices}`;
+    this.model.slice(this.index);
     for (const near of [this.index - 1, this.index + 1]) {
       const url = doc.slices[near]?.image_url;
       if (url) new Image().src = `${url}?preset=${this.stage.preset.value}`;
@@ -126,12 +175,18 @@ export class ReadTask extends Task<CaseDoc> {
       return;
     }
     this.submit.disabled = true;
+    let updated: CaseDoc;
     try {
       await this.beat()?.catch(() => undefined); // the time since the last beat belongs to this read
-      await this.api(`${this.ctx.apiUrl}/${doc.id}/read`, { method: "PUT", json: check.body });
+      updated = await this.api<CaseDoc>(`${readBase(doc, this.ctx.apiUrl)}/read`, { method: "PUT", json: check.body });
     } catch (error) {
       say(this.message, error instanceof Error ? error.message : String(error), "error");
       this.submit.disabled = false;
+      return;
+    }
+    if (updated?.aided?.open && !updated.aided.submitted) {
+      this.doc = updated; // sequential: the case's aided read comes next
+      this.render(updated);
       return;
     }
     await this.answered();
@@ -149,6 +204,6 @@ export class ReadTask extends Task<CaseDoc> {
     const seconds = Math.round((now - this.beatFrom) / 100) / 10;
     this.beatFrom = now;
     if (!doc?.editable) return undefined;
-    return this.api(`${this.ctx.apiUrl}/${doc.id}/heartbeat`, { method: "POST", json: { seconds } });
+    return this.api(`${readBase(doc, this.ctx.apiUrl)}/heartbeat`, { method: "POST", json: { seconds } });
   }
 }

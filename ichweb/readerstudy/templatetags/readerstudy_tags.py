@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal, cast
 
 from django import template
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 if TYPE_CHECKING:
     from typing_extensions import TypeIs
@@ -37,3 +40,10 @@ def interval(bounds: list[float | None] | str | None) -> str:
 @register.filter
 def number(value: float | str | None, digits: int = 3) -> str:
     return "—" if _missing(value) else f"{float(value):.{digits}f}"
+
+
+@register.simple_tag
+def panel_links(study_id: int, panel: str) -> SafeString:
+    """The CSV and JSON links of a panel of the aided/unaided comparison."""
+    url = reverse("readerstudy-mrmc-panel", args=[study_id, panel])
+    return format_html('<a href="{}?format=csv">CSV</a> · <a href="{}">JSON</a>', url, url)

@@ -29,6 +29,7 @@ DEMO_STEPS: list[str] = [
     "ichweb.imaging.demo.seed",
     "ichweb.labeling.demo.seed",
     "ichweb.modeling.demo.seed",
+    "ichweb.readerstudy.demo.seed",
 ]
 
 
