@@ -26,6 +26,7 @@ TASK_TRAINING_STEP = "ichweb.modeling.tasks.run_training_step"
 TASK_INFERENCE = "ichweb.modeling.tasks.run_inference"
 TASK_RECOVER_STALE = "ichweb.modeling.tasks.recover_stale_work"
 TASK_IMPORT_RECEIVED = "ichweb.interop.tasks.import_received_study"
+TASK_SEND_EXPORT = "ichweb.interop.tasks.send_export"
 
 #: The queue kind of every task sent from here (a test ties it to each task's declared queue).
 KINDS: dict[str, QueueKind] = {
@@ -34,6 +35,7 @@ KINDS: dict[str, QueueKind] = {
     TASK_INFERENCE: "gpu",
     TASK_RECOVER_STALE: "default",
     TASK_IMPORT_RECEIVED: "default",
+    TASK_SEND_EXPORT: "default",
 }
 
 
@@ -90,3 +92,8 @@ def recover_stale() -> None:
 def import_received(received: _Dispatched) -> None:
     """Bump a received study's attempt and send its import to a default-queue worker once committed."""
     send_on_commit(TASK_IMPORT_RECEIVED, received_id=received.pk, attempt=received.next_attempt())
+
+
+def send_export(send_job: _Dispatched) -> None:
+    """Bump a send job's dispatch token and send it to a default-queue worker once committed."""
+    send_on_commit(TASK_SEND_EXPORT, send_job_id=send_job.pk, dispatch=send_job.next_attempt())

@@ -321,3 +321,8 @@ ICHWEB_DICOM_ALLOWED_AES = env_list("ICHWEB_DICOM_ALLOWED_AES", [])
 ICHWEB_DICOM_IDLE_S = env_int("ICHWEB_DICOM_IDLE_S", 30, minimum=1)
 #: Received instances wait here (identifying data: they are not de-identified yet) until the import job.
 ICHWEB_DICOM_SPOOL_DIR = Path(env_str("ICHWEB_DICOM_SPOOL_DIR", str(VAR_DIR / "dicom-spool"))).resolve()
+#: DICOM exports (SR, SEG) sent to a destination: tries per send job, the wait after the first failed try
+#: (doubled after each further one) and the network timeout of one try, in seconds.
+ICHWEB_EXPORT_SEND_ATTEMPTS = env_int("ICHWEB_EXPORT_SEND_ATTEMPTS", 3, minimum=1)
+ICHWEB_EXPORT_BACKOFF_S = env_int("ICHWEB_EXPORT_BACKOFF_S", 5, minimum=0)
+ICHWEB_EXPORT_TIMEOUT_S = env_int("ICHWEB_EXPORT_TIMEOUT_S", 30, minimum=1)

@@ -82,6 +82,18 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
+def require_tool(command: str, package: str) -> None:
+    """Skip the test where the external program ``command`` is missing; in CI (``CI`` set) fail instead:
+    ``.ci/run`` installs every peer the tests use, so a missing one there is a broken set-up, not a skip."""
+    import shutil
+
+    if shutil.which(command) is None:
+        message = f"{command} not found: apt-get install {package}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
 def database_url() -> str:
     """A URL for the database the tests use, for processes started by a test (e.g. a worker)."""
     s = connection.settings_dict

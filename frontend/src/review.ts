@@ -61,6 +61,7 @@ export class ReviewPage {
       ? `Model ${doc.model.name} (${doc.model.archs.join(", ")})${doc.model.is_active ? ", active" : ""}`
       : "";
     this.renderCase();
+    this.renderExports();
     const slider = role<HTMLInputElement>(root, "slider");
     slider.max = String(doc.series.n_slices - 1);
     slider.addEventListener("input", () => this.show(Number(slider.value)));
@@ -92,6 +93,25 @@ export class ReviewPage {
     } catch (error) {
       body.textContent = `Study context unavailable: ${String(error)}`;
     }
+  }
+
+  /** The DICOM download links (leads and admins: the template has the block only for them). */
+  renderExports(): void {
+    const block = this.root.querySelector<HTMLElement>('[data-role="exports"]');
+    const list = block?.querySelector("ul");
+    if (!block || !list || !this.doc.exports?.length) return;
+    list.replaceChildren(
+      ...this.doc.exports.map(({ label, url }) => {
+        const li = document.createElement("li");
+        const a = document.createElement("a");
+        a.href = url;
+        a.textContent = label;
+        a.setAttribute("download", "");
+        li.append(a);
+        return li;
+      }),
+    );
+    block.hidden = false;
   }
 
   renderCase(): void {

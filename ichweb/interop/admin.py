@@ -1,4 +1,5 @@
-"""Admin pages: tokens (revoke one by setting "revoked at"), the DICOMweb audit, received studies."""
+"""Admin pages: tokens (revoke one by setting "revoked at"), the DICOMweb audit, received studies, export
+destinations (made and changed here) and send jobs."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from ichweb.interop.models import ApiToken, DicomwebCall, ReceivedStudy
+from ichweb.interop.models import ApiToken, DicomwebCall, ExportDestination, ReceivedStudy, SendJob
 
 
 class ReadOnly(admin.ModelAdmin):
@@ -64,3 +65,28 @@ class ReceivedStudyAdmin(ReadOnly):
     )
     list_filter = ("status", "calling_ae", "aborted")
     search_fields = ("study_uid", "calling_ae")
+
+
+@admin.register(ExportDestination)
+class ExportDestinationAdmin(admin.ModelAdmin):
+    """A STOW-RS URL (and token) or a C-STORE peer; the form says which fields the kind needs."""
+
+    list_display = ("name", "kind", "url", "host", "port", "called_ae", "calling_ae", "enabled")
+    list_filter = ("kind", "enabled")
+    search_fields = ("name", "url", "host", "called_ae")
+
+
+@admin.register(SendJob)
+class SendJobAdmin(ReadOnly):
+    list_display = (
+        "id",
+        "what",
+        "object_id",
+        "destination",
+        "status",
+        "attempts",
+        "last_error",
+        "created_at",
+        "finished_at",
+    )
+    list_filter = ("status", "what", "destination")

@@ -1,4 +1,10 @@
-"""The JSON API of received studies: ``/api/v1/received-studies/`` for team leads and admins.
+"""The JSON API of interop: received studies, DICOM exports and sending them to destinations.
+
+* ``/api/v1/received-studies/``: studies received over C-STORE (team leads and admins);
+* ``/api/v1/interop/export/series/{id}/ground-truth.dcm``, ``.../jobs/{id}/findings.dcm`` and
+  ``.../jobs/{id}/seg.dcm``: the DICOM exports (leads, admins and service accounts, as for DICOMweb);
+* ``/api/v1/interop/destinations/`` (list) and ``/api/v1/interop/send-jobs/`` (list, create, detail): where
+  exports can be sent, and sending them (leads and admins).
 
 Wired by ``register(router)`` in ``ichweb/api.py`` like every room's API.
 """
@@ -43,4 +49,7 @@ class ReceivedStudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
 
 
 def register(router: Any) -> None:
+    from ichweb.interop import export_api
+
     router.register("received-studies", ReceivedStudyViewSet, basename="receivedstudy")
+    export_api.register(router)

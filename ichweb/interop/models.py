@@ -161,3 +161,111 @@ class ReceivedStudy(models.Model):
         self.attempt += 1
         self.save(update_fields=["attempt"])
         return self.attempt
+
+
+class ExportDestination(models.Model):
+    """Where DICOM exports (SR, SEG) are sent: a DICOMweb STOW-RS endpoint or a DICOM C-STORE peer.
+
+    ``stow``: ``url`` is the STOW-RS studies URL (``https://pacs.example.org/dicomweb/studies``), ``token`` an
+    optional bearer token. ``cstore``: ``host``, ``port``, ``called_ae`` (the peer's AE title) and
+    ``calling_ae`` (ours). ``clean`` checks that the kind's fields are there.
+    """
+
+    class Kind(models.TextChoices):
+        STOW = "stow", "DICOMweb STOW-RS"
+        CSTORE = "cstore", "DICOM C-STORE"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    url = models.CharField(
+        max_length=500, blank=True, help_text="stow: the STOW-RS studies URL (http:// or https://)."
+    )
+    token = models.CharField(
+        max_length=500, blank=True, help_text="stow: a bearer token, sent as 'Authorization: Bearer ...'."
+    )
+    host = models.CharField(max_length=255, blank=True, help_text="cstore: the peer's host name or address.")
+    port = models.PositiveIntegerField(null=True, blank=True, help_text="cstore: the peer's port.")
+    called_ae = models.CharField(max_length=16, blank=True, help_text="cstore: the peer's AE title.")
+    calling_ae = models.CharField(max_length=16, default="ICHWEB", help_text="cstore: ICHweb's AE title.")
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "export destination"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        errors: dict[str, str] = {}
+        if self.kind == self.Kind.STOW and not self.url:
+            errors["url"] = "A STOW-RS destination needs the URL of its studies resource."
+        elif self.url and not self.url.lower().startswith(("http://", "https://")):
+            errors["url"] = (
+                "The URL must begin with http:// or https://, e.g. https://pacs.example.org/dicomweb/studies."
+            )
+        if self.kind == self.Kind.CSTORE:
+            for field in ("host", "port", "called_ae"):
+                if not getattr(self, field):
+                    errors[field] = f"A C-STORE destination needs its {field.replace('_', ' ')}."
+            for field in ("called_ae", "calling_ae"):
+                value = getattr(self, field) or ""
+                if value and (not value.isascii() or "\\" in value or not value.strip()):
+                    errors[field] = "An AE title is 1 to 16 ASCII characters without a backslash."
+        if errors:
+            raise ValidationError(errors)
+
+
+class SendJob(models.Model):
+    """One export (``what`` of series or job ``object_id``) sent to one destination by a worker.
+
+    ``queued`` until a default-queue worker takes it, ``sending`` while it tries (at most
+    ``ICHWEB_EXPORT_SEND_ATTEMPTS`` times, waiting longer after each failure), then ``sent`` or ``failed``
+    with the last error. ``dispatch`` is the dispatch token: a message of an older dispatch does nothing.
+    """
+
+    class What(models.TextChoices):
+        GROUND_TRUTH = "ground-truth", "Ground truth (SR)"
+        FINDINGS = "findings", "Model findings (SR)"
+        SEG = "seg", "Attention segmentation (SEG)"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    what = models.CharField(max_length=16, choices=What.choices)
+    object_id = models.PositiveIntegerField(
+        help_text="The series (ground truth) or inference job (findings, seg)."
+    )
+    destination = models.ForeignKey(ExportDestination, on_delete=models.PROTECT, related_name="send_jobs")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField(default=0, help_text="Tries made to send it.")
+    last_error = models.TextField(blank=True)
+    #: Dispatch token: a message of an older dispatch does nothing.
+    dispatch = models.PositiveIntegerField(default=0)
+    sop_instance_uid = models.CharField(max_length=64, blank=True, help_text="The UID of the object sent.")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "DICOM send job"
+
+    def __str__(self) -> str:
+        return f"Send {self.what} {self.object_id} to {self.destination_id} ({self.status})"
+
+    def next_attempt(self) -> int:
+        """A new dispatch token (messages of older dispatches become no-ops); the job is queued again."""
+        self.dispatch += 1
+        self.status = self.Status.QUEUED
+        self.save(update_fields=["dispatch", "status"])
+        return self.dispatch

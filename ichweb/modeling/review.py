@@ -7,6 +7,7 @@ from typing import Any
 from django.urls import reverse
 
 from ichweb.imaging.models import Series
+from ichweb.labeling.models import GroundTruth
 from ichweb.modeling import access
 from ichweb.modeling.models import AttentionMap, InferenceJob, ModelVersion, PredictionBasis, Stage
 
@@ -94,7 +95,25 @@ def review_document(series: Series, user, version_id: int | None = None) -> dict
     }
     if job.status == Stage.SUCCEEDED:
         doc.update(_results_part(job, user))
+        if access.can_manage(user):
+            doc["exports"] = _exports(series, job)
     return doc
+
+
+def _exports(series: Series, job: InferenceJob) -> list[dict[str, str]]:
+    """The DICOM downloads of the page (ichweb.interop.export_api; named routes, so no import of interop)."""
+    links = [
+        {"label": "Model findings (SR)", "url": reverse("export-job-findings", args=[job.pk])},
+    ]
+    if job.attention_maps.exists():
+        links.append(
+            {"label": "Attention segmentation (SEG)", "url": reverse("export-job-seg", args=[job.pk])}
+        )
+    if GroundTruth.objects.filter(case__series=series).exists():
+        links.insert(
+            0, {"label": "Ground truth (SR)", "url": reverse("export-series-ground-truth", args=[series.pk])}
+        )
+    return links
 
 
 def _series_part(series: Series) -> dict[str, Any]:

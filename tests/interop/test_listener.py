@@ -7,7 +7,6 @@ says otherwise, and one slow test runs the listener command and a real Celery wo
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -31,10 +30,18 @@ from ichweb.imaging.models import ImportJob, Series, Study
 from ichweb.interop import receiver
 from ichweb.interop.listener import Listener, ListenerConfig
 from ichweb.interop.models import ReceivedStudy
-from tests.conftest import ROOT, database_url, start_worker
+from tests.conftest import ROOT, database_url, require_tool, start_worker
 from tests.imaging.conftest import pydicom_file
 
-needs_dcmtk = pytest.mark.skipif(not shutil.which("storescu"), reason="dcmtk missing: apt-get install dcmtk")
+
+@pytest.fixture
+def dcmtk_tools() -> None:
+    """dcmtk's echoscu and storescu, the real peers of these tests (``.ci/run`` installs them)."""
+    require_tool("storescu", "dcmtk")
+    require_tool("echoscu", "dcmtk")
+
+
+needs_dcmtk = pytest.mark.usefixtures("dcmtk_tools")
 
 CALLING = "TESTSCU"
 Status = ReceivedStudy.Status

@@ -47,6 +47,8 @@ export interface ReviewDoc {
   case?: Record<string, { probability: number | null; positive: boolean | null }>;
   slice_probabilities?: number[][];
   maps?: MapDoc[];
+  /** DICOM downloads of this series' ground truth and the job's findings and attention (leads and admins). */
+  exports?: { label: string; url: string }[];
 }
 
 export const LABEL_COLORS: Readonly<Record<string, string>> = {
