@@ -7,8 +7,6 @@ Query parameters: ``model`` (a model version; default the active one), ``cohort`
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from django.shortcuts import get_object_or_404
@@ -16,7 +14,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -25,40 +23,10 @@ from ichweb.accounts.roles import Role
 from ichweb.analytics import services
 from ichweb.errors import ID_REGEX, row_id
 from ichweb.labeling.models import Project
+from ichweb.lib.tables import TableCSVRenderer
 from ichweb.modeling.models import ModelVersion
 from ichweb.readerstudy.models import ReaderStudy
 from ml.labels import LABELS
-
-
-class TableCSVRenderer(BaseRenderer):
-    """The panel's ``table`` rows as CSV (a header of the union of the rows' keys, in first-seen order)."""
-
-    media_type = "text/csv"
-    format = "csv"
-    charset = "utf-8"
-
-    def render(
-        self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None
-    ) -> bytes:
-        rows = data.get("table", []) if isinstance(data, dict) else []
-        if isinstance(data, dict) and "detail" in data and not rows:
-            rows = [{"error": data["detail"]}]
-        if isinstance(data, dict) and not rows and any(isinstance(v, list) for v in data.values()):
-            rows = [
-                {"field": k, "error": " ".join(map(str, v))} for k, v in data.items() if isinstance(v, list)
-            ]
-        header: list[str] = []
-        for row in rows:
-            header += [k for k in row if k not in header]
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        response = renderer_context.get("response") if renderer_context else None
-        view = renderer_context.get("view") if renderer_context else None
-        if response is not None and view is not None:
-            response["Content-Disposition"] = f'attachment; filename="{getattr(view, "action", "panel")}.csv"'
-        return out.getvalue().encode()
 
 
 def _version(request: Request) -> ModelVersion:

@@ -12,8 +12,6 @@ for ``python -m ml.mrmc``, iMRMC, RJafroc or MRMCaov).
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db.models import Count
@@ -23,48 +21,20 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ichweb.accounts.permissions import Managers
 from ichweb.accounts.roles import is_manager
 from ichweb.errors import ID_REGEX
+from ichweb.lib.tables import TableCSVRenderer
 from ichweb.readerstudy import access, material, mrmc_results, results, services
 from ichweb.readerstudy.models import ReaderStudy
 from ichweb.readerstudy.serializers import StudyCreateSerializer, StudyRowSerializer, StudyUpdateSerializer
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
-
-
-class TableCSVRenderer(BaseRenderer):
-    """A document's ``table`` rows as CSV (the union of the rows' keys as header, in first-seen order); an
-    error's ``detail`` as one ``error`` row."""
-
-    media_type = "text/csv"
-    format = "csv"
-    charset = "utf-8"
-
-    def render(
-        self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None
-    ) -> bytes:
-        rows = data.get("table", []) if isinstance(data, dict) else []
-        if isinstance(data, dict) and "detail" in data and not rows:
-            rows = [{"error": data["detail"]}]
-        header: list[str] = list((data.get("columns") if isinstance(data, dict) else None) or [])
-        for row in rows:
-            header += [k for k in row if k not in header]
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        response = renderer_context.get("response") if renderer_context else None
-        view = renderer_context.get("view") if renderer_context else None
-        if response is not None and view is not None:
-            name = getattr(view, "csv_name", "table")
-            response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-        return out.getvalue().encode()
 
 
 def task_urls(study: ReaderStudy) -> dict[str, str]:
