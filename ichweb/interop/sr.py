@@ -89,6 +89,19 @@ def _slice_group(
     )
 
 
+def _case_negative_group(method: hd.sr.CodedConcept) -> sr.MeasurementsAndQualitativeEvaluations:
+    """TID 1501 of a case without haemorrhage: every subtype and "any ICH" Absent, for the whole series
+    (a report needs at least one group, and "no finding" is the finding)."""
+    return sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=_tracking("ground truth of the case: no haemorrhage"),
+        finding_type=codes.INTRACRANIAL_HAEMORRHAGE,
+        method=method,
+        qualitative_evaluations=[
+            sr.QualitativeEvaluation(name=codes.LABEL_CODES[s], value=codes.ABSENT) for s in SUBTYPES
+        ],
+    )
+
+
 def _point_group(
     point: BleedingPoint, observer: str, method: hd.sr.CodedConcept, source: pydicom.Dataset
 ) -> sr.PlanarROIMeasurementsAndQualitativeEvaluations:
@@ -144,7 +157,7 @@ def ground_truth_sr(series: Series) -> pydicom.Dataset:
     report = sr.MeasurementReport(
         observation_context=_observers([names[u.pk] for u in contributors]),
         procedure_reported=codes.COMPUTED_TOMOGRAPHY,
-        imaging_measurements=groups or None,
+        imaging_measurements=groups or [_case_negative_group(method)],
     )
     return _document(series, report, "ground-truth", truth.pk, f"{truth.created_at:%Y%m%d%H%M%S%f}")
 

@@ -314,3 +314,16 @@ def test_an_imported_ground_truth_has_no_person_observer_and_is_valid(truth, ser
     assert report.content.get_planar_roi_measurement_groups() == []  # points belong to contributors' reads
     assert {g.method.value for g in report.content.get_image_measurement_groups()} == {"IMPORTED"}
     assert dciodvfy_errors(built.data, tmp_path) == []
+
+
+def test_a_ground_truth_without_haemorrhage_is_one_case_level_group_of_absent_findings(
+    truth, series, tmp_path
+):
+    truth.slices.all().delete()  # no slice with a finding
+    truth.contributors.clear()  # and so no bleeding points either
+    built = export.build(export.GROUND_TRUTH, series.pk)
+    report = hd.sr.srread(BytesIO(built.data))
+    (group,) = report.content.get_image_measurement_groups()
+    values = {e.name.value: e.value.value for e in group.get_qualitative_evaluations()}
+    assert values == {code: "272519000" for code in ("IPH", "IVH", "SDH", "EDH", "SAH")}  # SCT Absent
+    assert dciodvfy_errors(built.data, tmp_path) == []
