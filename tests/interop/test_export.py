@@ -92,6 +92,16 @@ def dciodvfy_errors(data: bytes, tmp_path) -> list[str]:
     return [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Error")]
 
 
+def dsrdump_errors(data: bytes, tmp_path) -> list[str]:
+    """What dcmtk's ``dsrdump`` reports against an SR document (its exit status and E:/W: lines)."""
+    require_tool("dsrdump", "dcmtk")
+    path = tmp_path / "report.dcm"
+    path.write_bytes(data)
+    result = subprocess.run(["dsrdump", str(path)], capture_output=True, text=True, timeout=60)
+    problems = [line for line in result.stderr.splitlines() if line.startswith(("E:", "F:"))]
+    return problems + ([f"exit status {result.returncode}"] if result.returncode else [])
+
+
 def stored_uids(series) -> set[str]:
     return set(series.slices.values_list("sop_instance_uid", flat=True))
 
@@ -139,6 +149,7 @@ def test_the_ground_truth_sr_is_valid_and_references_the_stored_instances(truth,
     assert referenced_uids(ds) == {slices[2], slices[4]}
     assert referenced_uids(ds) <= stored_uids(series)
     assert dciodvfy_errors(built.data, tmp_path) == []
+    assert dsrdump_errors(built.data, tmp_path) == []
 
 
 def test_the_ground_truth_sr_has_one_finding_per_subtype_the_method_and_pseudonymous_readers(truth, series):
@@ -196,6 +207,7 @@ def test_the_findings_sr_has_probabilities_calls_thresholds_positive_slices_and_
     assert texts["Algorithm Name"] == {"m1"} and texts["Algorithm Version"] == {SHA}
     assert referenced_uids(ds) <= stored_uids(job.series)
     assert dciodvfy_errors(built.data, tmp_path) == []
+    assert dsrdump_errors(built.data, tmp_path) == []
 
 
 def test_the_seg_holds_the_20_percent_segmentation_of_each_map_on_its_source_frame(job, tmp_path):
