@@ -81,7 +81,8 @@ def _wants(accept: str, part_type: str, syntaxes: tuple[str, ...] | None = None)
             continue
         if media.type in ("*/*", "multipart/*", part_type):
             return media
-        if media.type == "multipart/related" and media.params.get("type", part_type).lower() == part_type:
+        wanted = media.params.get("type", part_type).lower()
+        if media.type == "multipart/related" and wanted in (part_type, "*/*", part_type.split("/")[0] + "/*"):
             return media
     return None
 

@@ -129,3 +129,10 @@ def test_frames_come_from_the_first_acceptable_of_several_ranges(client, urls):
     assert response["Content-Type"].startswith('multipart/related; type="application/octet-stream"')
     jpeg_only = 'multipart/related; type="application/octet-stream"; transfer-syntax=1.2.840.10008.1.2.4.50'
     assert client.get(f"{urls['instance']}/frames/1", HTTP_ACCEPT=jpeg_only).status_code == 406
+
+
+def test_frames_for_a_client_that_takes_any_part_type(client, urls):
+    for accept in ('multipart/related; type="*/*"', 'multipart/related; type="application/*"'):
+        response = client.get(f"{urls['instance']}/frames/1", HTTP_ACCEPT=accept)
+        assert response.status_code == 200, accept
+        assert response["Content-Type"].startswith('multipart/related; type="application/octet-stream"')

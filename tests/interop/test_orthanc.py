@@ -1,0 +1,159 @@
+"""ICHweb against a real Orthanc (Debian ``orthanc`` + ``orthanc-dicomweb``): Orthanc pushes a study to
+ICHweb's C-STORE listener, and ICHweb sends its SR and SEG exports to Orthanc."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from pydicom.uid import Comprehensive3DSRStorage, SegmentationStorage
+
+from ichweb.imaging.models import ImportJob, Study
+from ichweb.interop import send
+from ichweb.interop.models import ExportDestination, ReceivedStudy, SendJob
+from tests.conftest import require_tool
+from tests.interop.test_export import job, series, truth
+from tests.interop.test_listener import listen, wait_for
+
+__all__ = ["job", "listen", "series", "truth"]
+
+ORTHANC = "/usr/sbin/Orthanc"
+DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
+
+
+@dataclass
+class Orthanc:
+    """A running Orthanc: its REST base URL and its DICOM port (AE title ORTHANC)."""
+
+    url: str
+    dicom_port: int
+
+    def get(self, path: str) -> object:
+        """The JSON answer of ``GET path``."""
+        answer = requests.get(f"{self.url}{path}", timeout=30)
+        answer.raise_for_status()
+        return answer.json()
+
+    def post(self, path: str, data: bytes | str) -> object:
+        """The JSON answer of ``POST path``."""
+        answer = requests.post(f"{self.url}{path}", data=data, timeout=60)
+        answer.raise_for_status()
+        return answer.json()
+
+
+def free_port() -> int:
+    """A TCP port free at the moment."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def orthanc_config(root: Path, http_port: int, dicom_port: int, listener_port: int) -> dict[str, object]:
+    """Orthanc's configuration: local only, no authentication, the ``ichweb`` modality, DICOMweb on."""
+    return {
+        "Name": "ichweb-tests",
+        "StorageDirectory": str(root / "storage"),
+        "IndexDirectory": str(root / "index"),
+        "HttpPort": http_port,
+        "DicomPort": dicom_port,
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False,
+        "DicomAet": "ORTHANC",
+        "DicomModalities": {"ichweb": ["ICHWEB", "127.0.0.1", listener_port]},
+        "Plugins": [DICOMWEB_PLUGIN],
+        "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
+    }
+
+
+def _up(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/system", timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+@pytest.fixture
+def start_orthanc(tmp_path: Path) -> Iterator[Callable[[int], Orthanc]]:
+    """``start_orthanc(listener_port)``: a real Orthanc in a temporary directory, stopped at teardown."""
+    require_tool(ORTHANC, "orthanc")
+    if not Path(DICOMWEB_PLUGIN).exists():
+        require_tool(DICOMWEB_PLUGIN, "orthanc-dicomweb")
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(listener_port: int = 104) -> Orthanc:
+        root = tmp_path / "orthanc"
+        root.mkdir()
+        http_port, dicom_port = free_port(), free_port()
+        config = root / "orthanc.json"
+        config.write_text(json.dumps(orthanc_config(root, http_port, dicom_port, listener_port)))
+        log = (root / "orthanc.log").open("wb")
+        processes.append(subprocess.Popen([ORTHANC, str(config)], stdout=log, stderr=subprocess.STDOUT))
+        url = f"http://127.0.0.1:{http_port}"
+        wait_for(lambda: _up(url) or processes[-1].poll() is not None, "Orthanc's /system", timeout=30)
+        assert processes[-1].poll() is None, (root / "orthanc.log").read_text()
+        return Orthanc(url, dicom_port)
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_orthanc_pushes_a_study_that_the_listener_imports(listen, start_orthanc, series_files):
+    listener = listen(idle_s=0.5, allowed=("ORTHANC",))
+    orthanc = start_orthanc(listener.port)
+    ids = [orthanc.post("/instances", p.read_bytes())["ID"] for p in series_files]
+    assert len(set(ids)) == 8
+    (study_id,) = orthanc.get("/studies")
+    answer = orthanc.post("/modalities/ichweb/store", json.dumps({"Resources": [study_id]}))
+    assert answer["InstancesCount"] == 8 and answer["FailedInstancesCount"] == 0, answer
+    imported = ReceivedStudy.objects.filter(status=ReceivedStudy.Status.IMPORTED)
+    wait_for(imported.exists, "the import")
+    received = ReceivedStudy.objects.get()
+    assert received.calling_ae == "ORTHANC" and received.n_instances == 8 and received.n_refused == 0
+    study = Study.objects.get()
+    assert received.study_uid == study.study_uid and study.series.get().n_slices == 8
+    assert received.import_job is not None and received.import_job.status == ImportJob.Status.DONE
+
+
+def send_all(destination: ExportDestination, series_pk: int, job_pk: int) -> None:
+    """Send the ground-truth SR, the findings SR and the SEG to ``destination`` in-process; each is sent."""
+    for what, object_id in (("ground-truth", series_pk), ("findings", job_pk), ("seg", job_pk)):
+        row = SendJob.objects.create(what=what, object_id=object_id, destination=destination)
+        row.next_attempt()
+        assert send.run(row.pk, row.dispatch) == "sent", SendJob.objects.get(pk=row.pk).last_error
+
+
+def stored_classes(orthanc: Orthanc) -> list[tuple[str, str, str]]:
+    """(SOPClassUID, Modality, StudyInstanceUID) of every instance Orthanc holds, sorted."""
+    tags = [orthanc.get(f"/instances/{i}/simplified-tags") for i in orthanc.get("/instances")]
+    return sorted((t["SOPClassUID"], t["Modality"], t["StudyInstanceUID"]) for t in tags)
+
+
+@pytest.mark.parametrize("kind", ["cstore", "stow"])
+def test_ichweb_sends_its_sr_and_seg_exports_to_orthanc(kind, start_orthanc, truth, job, series, settings):
+    settings.ICHWEB_EXPORT_TIMEOUT_S = 10
+    orthanc = start_orthanc()
+    if kind == "cstore":
+        destination = ExportDestination.objects.create(
+            name="orthanc",
+            kind="cstore",
+            host="127.0.0.1",
+            port=orthanc.dicom_port,
+            called_ae="ORTHANC",
+            calling_ae="ICHWEB",
+        )
+    else:
+        destination = ExportDestination.objects.create(
+            name="orthanc", kind="stow", url=f"{orthanc.url}/dicom-web/studies"
+        )
+    send_all(destination, series.pk, job.pk)
+    study_uid = series.study.study_uid
+    sr, seg = (Comprehensive3DSRStorage, "SR", study_uid), (SegmentationStorage, "SEG", study_uid)
+    assert stored_classes(orthanc) == sorted([sr, sr, seg])
