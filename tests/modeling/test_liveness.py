@@ -250,11 +250,12 @@ def test_a_surviving_worker_resumes_the_run_of_a_killed_one(
         print(f"kill -> resumed: {seconds:.1f} s (broker {settings.CELERY_BROKER_URL.split(':')[0]})")
         assert seconds <= 90
 
-        # Resumed from the checkpoint, not restarted: the survivor trains the epoch after the last one
-        # checkpointed before the kill (a fresh start would report epoch 1), and none is done again.
+        # Resumed from the checkpoint, not restarted: the survivor is past the last epoch checkpointed before
+        # the kill (a fresh start would be back at epoch 1; a short epoch may be over before the poll sees
+        # it, so "past", not "at the next"), and no epoch is in the history twice.
         progress = run.progress  # as the survivor first reported it
         (arch,) = progress["archs"]
-        assert progress["archs"][arch]["epoch"] == last_checkpointed + 1, progress["archs"]
+        assert progress["archs"][arch]["epoch"] > last_checkpointed, progress["archs"]
         epochs = [h["epoch"] for h in progress.get("history", [])]
         assert epochs[: len(epochs_before)] == epochs_before and epochs == sorted(set(epochs)), epochs
         assert progress["recoveries"] == 1
