@@ -18,10 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -30,17 +28,15 @@ from ichweb.imaging.api import PIXEL_RENDERERS
 from ichweb.readerstudy import material, plan, services
 from ichweb.readerstudy.models import AidedCase, CaseRead, Design, StudyCase
 from ichweb.readerstudy.participant_api import (
-    IMAGE_PARAMS,
     OBJECT,
     PNG,
+    _CaseTask,
     _file_png,
-    _slice_png,
-    _StudyTask,
     read_answer,
     read_document,
     read_url,
 )
-from ichweb.readerstudy.serializers import HeartbeatSerializer, ReadSerializer
+from ichweb.readerstudy.serializers import ReadSerializer
 
 
 def model_document(study_id: int, case: StudyCase, aided: AidedCase) -> dict[str, Any]:
@@ -81,14 +77,14 @@ def model_document(study_id: int, case: StudyCase, aided: AidedCase) -> dict[str
     }
 
 
-class AidedCaseViewSet(_StudyTask):
+class AidedCaseViewSet(_CaseTask):
     """The aided read of a case (module docstring)."""
 
     basename = "readerstudy-aided-case"
     modality = plan.AIDED
 
-    def _case(self, pk: str) -> StudyCase:
-        return get_object_or_404(self.study.cases.select_related("series", "study"), pk=pk)
+    def _image_case(self, pk: str) -> StudyCase:
+        return self._open(pk)[0]
 
     def _open(self, pk: str) -> tuple[StudyCase, CaseRead, AidedCase]:
         case = self._case(pk)
@@ -125,33 +121,6 @@ class AidedCaseViewSet(_StudyTask):
         form.is_valid(raise_exception=True)
         read = services.submit_read(case, request.user, **form.validated_data, modality=self.modality)
         return Response(self.document(case, read, aided))
-
-    @extend_schema(request=HeartbeatSerializer, responses={204: None})
-    @action(detail=True, methods=["post"])
-    def heartbeat(self, request: Request, study_id: str, pk: str, format: str | None = None) -> Response:
-        """Reading time of the aided read: ``seconds`` since the last beat (bounded by the server). A beat
-        does not open the read (409 where it may not open yet)."""
-        case = self._case(pk)
-        form = HeartbeatSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
-        services.add_reading_time(case, request.user, form.validated_data["seconds"], self.modality)
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-    @extend_schema(parameters=IMAGE_PARAMS, responses=PNG)
-    @action(
-        detail=True,
-        url_path=r"slices/(?P<index>\d+)/image.png",
-        url_name="image",
-        renderer_classes=PIXEL_RENDERERS,
-    )
-    def image(
-        self, request: Request, study_id: str, pk: str, index: str, format: str | None = None
-    ) -> HttpResponse:
-        """A slice of the case, windowed on the server (``preset``), optionally shrunk (``size``)."""
-        case, _, _ = self._open(pk)
-        if int(index) >= case.series.n_slices:
-            raise Http404("no such slice")
-        return _slice_png(request, f"rs{self.study.pk}-c{case.pk}", case.series.volume, int(index))
 
     @extend_schema(responses=PNG)
     @action(

@@ -152,14 +152,50 @@ class _StudyTask(viewsets.GenericViewSet):
 # --- case reads ---------------------------------------------------------------------------------------------
 
 
-class CaseViewSet(_StudyTask):
+class _CaseTask(_StudyTask):
+    """A read of one case in one modality: its slices and reading-time heartbeats (both arms)."""
+
+    modality: str
+
+    def _case(self, pk: str) -> StudyCase:
+        return get_object_or_404(self.study.cases.select_related("series", "study"), pk=pk)
+
+    def _image_case(self, pk: str) -> StudyCase:
+        """The case whose slices the caller may see now (the aided arm opens its read first)."""
+        return self._case(pk)
+
+    @extend_schema(request=HeartbeatSerializer, responses={204: None})
+    @action(detail=True, methods=["post"])
+    def heartbeat(self, request: Request, study_id: str, pk: str, format: str | None = None) -> Response:
+        """Reading time of this arm's read: ``seconds`` since the last beat (bounded by the server's clock and
+        60 s). A beat does not open the read (409 where it may not open yet)."""
+        form = HeartbeatSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        services.add_reading_time(self._case(pk), request.user, form.validated_data["seconds"], self.modality)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(parameters=IMAGE_PARAMS, responses=PNG)
+    @action(
+        detail=True,
+        url_path=r"slices/(?P<index>\d+)/image.png",
+        url_name="image",
+        renderer_classes=PIXEL_RENDERERS,
+    )
+    def image(
+        self, request: Request, study_id: str, pk: str, index: str, format: str | None = None
+    ) -> HttpResponse:
+        """A slice of the case, windowed on the server (``preset``), optionally shrunk (``size``)."""
+        case = self._image_case(pk)
+        if int(index) >= case.series.n_slices:
+            raise Http404("no such slice")
+        return _slice_png(request, f"rs{self.study.pk}-c{case.pk}", case.series.volume, int(index))
+
+
+class CaseViewSet(_CaseTask):
     """The unaided arm, and the list of a session's reads."""
 
     basename = "readerstudy-case"
     modality = plan.UNAIDED
-
-    def _case(self, pk: str) -> StudyCase:
-        return get_object_or_404(self.study.cases.select_related("series"), pk=pk)
 
     def document(self, case: StudyCase) -> dict[str, Any]:
         """The unaided read of ``case`` (opened: ``retrieve`` and ``read`` open it first)."""
@@ -235,31 +271,6 @@ class CaseViewSet(_StudyTask):
         form.is_valid(raise_exception=True)
         services.submit_read(case, request.user, **form.validated_data, modality=self.modality)
         return Response(self.document(case))
-
-    @extend_schema(request=HeartbeatSerializer, responses={204: None})
-    @action(detail=True, methods=["post"])
-    def heartbeat(self, request: Request, study_id: str, pk: str, format: str | None = None) -> Response:
-        """Unaided reading time: ``seconds`` since the last beat (bounded by the server's clock and 60 s)."""
-        form = HeartbeatSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
-        services.add_reading_time(self._case(pk), request.user, form.validated_data["seconds"], self.modality)
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-    @extend_schema(parameters=IMAGE_PARAMS, responses=PNG)
-    @action(
-        detail=True,
-        url_path=r"slices/(?P<index>\d+)/image.png",
-        url_name="image",
-        renderer_classes=PIXEL_RENDERERS,
-    )
-    def image(
-        self, request: Request, study_id: str, pk: str, index: str, format: str | None = None
-    ) -> HttpResponse:
-        """A slice of the case, windowed on the server (``preset``), optionally shrunk (``size``)."""
-        case = self._case(pk)
-        if int(index) >= case.series.n_slices:
-            raise Http404("no such slice")
-        return _slice_png(request, f"rs{self.study.pk}-c{case.pk}", case.series.volume, int(index))
 
 
 # --- localisation -------------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from pydicom.uid import Comprehensive3DSRStorage, SegmentationStorage
 from ichweb.imaging.models import ImportJob, Study
 from ichweb.interop import send
 from ichweb.interop.models import ExportDestination, ReceivedStudy, SendJob
+from ichweb.modeling import demo
+from ichweb.modeling.models import InferenceJob, Stage
 from tests.conftest import require_tool
 from tests.interop.test_export import job, series, truth
 from tests.interop.test_listener import listen, wait_for
@@ -105,7 +107,12 @@ def start_orthanc(tmp_path: Path) -> Iterator[Callable[[int], Orthanc]]:
         process.wait(timeout=30)
 
 
-def test_orthanc_pushes_a_study_that_the_listener_imports(listen, start_orthanc, series_files):
+def test_orthanc_pushes_a_study_that_the_listener_imports_and_the_active_model_reads(
+    listen, start_orthanc, series_files, settings, tmp_path
+):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    version = demo.install_demo_model()  # the shipped lite bundle: a real model, a real inference
+    assert version is not None
     listener = listen(idle_s=0.5, allowed=("ORTHANC",))
     orthanc = start_orthanc(listener.port)
     ids = [orthanc.post("/instances", p.read_bytes())["ID"] for p in series_files]
@@ -120,6 +127,11 @@ def test_orthanc_pushes_a_study_that_the_listener_imports(listen, start_orthanc,
     study = Study.objects.get()
     assert received.study_uid == study.study_uid and study.series.get().n_slices == 8
     assert received.import_job is not None and received.import_job.status == ImportJob.Status.DONE
+    # The import queued the active model's inference (run in-process here), which read every slice.
+    inference = InferenceJob.objects.get(series=study.series.get(), model_version=version)
+    assert inference.status == Stage.SUCCEEDED, (inference.status, inference.error)
+    assert inference.slice_predictions.count() == 8
+    assert set(inference.case_probabilities) == set(version.label_order) and inference.attention_maps.exists()
 
 
 def send_all(destination: ExportDestination, series_pk: int, job_pk: int) -> None:
