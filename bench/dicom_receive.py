@@ -12,11 +12,9 @@ time runs until its ``/statistics`` count all N instances. Target: ICHweb's slic
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-ORTHANC = "/usr/sbin/Orthanc"
+from tests.interop.orthanc import AE_TITLE, running_orthanc  # noqa: E402  (after the path is set)
 
 
 def make_phantoms(out: Path, n_slices: int, seed: int) -> list[Path]:
@@ -87,49 +85,14 @@ def ichweb_receive(files: list[Path], idle_s: float) -> float:
     return elapsed
 
 
-def free_port() -> int:
-    """A TCP port free at the moment."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _instances(url: str) -> int:
-    import requests
-
-    try:
-        return int(requests.get(f"{url}/statistics", timeout=1).json()["CountInstances"])
-    except requests.RequestException:
-        return -1
-
-
 def orthanc_receive(files: list[Path], root: Path) -> float:
     """Seconds from storescu's start until a fresh Orthanc (own temporary storage) counts every instance."""
-    http_port, dicom_port = free_port(), free_port()
-    config = {
-        "Name": "ichweb-bench",
-        "StorageDirectory": str(root / "storage"),
-        "IndexDirectory": str(root / "index"),
-        "HttpPort": http_port,
-        "DicomPort": dicom_port,
-        "RemoteAccessAllowed": False,
-        "AuthenticationEnabled": False,
-        "DicomAet": "ORTHANC",
-    }
-    root.mkdir(parents=True)
-    (root / "orthanc.json").write_text(json.dumps(config))
-    log = (root / "orthanc.log").open("wb")
-    process = subprocess.Popen([ORTHANC, str(root / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{http_port}"
-    try:
-        wait_until(lambda: _instances(url) == 0, timeout=60)
+    with running_orthanc(root, name="ichweb-bench") as orthanc:
+        wait_until(lambda: orthanc.n_instances() == 0, timeout=60)
         started = time.perf_counter()
-        storescu(dicom_port, "ORTHANC", files)
-        wait_until(lambda: _instances(url) >= len(files))
+        storescu(orthanc.dicom_port, AE_TITLE, files)
+        wait_until(lambda: orthanc.n_instances() >= len(files))
         return time.perf_counter() - started
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def setup_django(work: Path) -> None:

@@ -4,14 +4,11 @@ ICHweb's C-STORE listener, and ICHweb sends its SR and SEG exports to Orthanc.""
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-import requests
 from pydicom.uid import Comprehensive3DSRStorage, SegmentationStorage
 
 from ichweb.imaging.models import ImportJob, Study
@@ -20,91 +17,29 @@ from ichweb.interop.models import ExportDestination, ReceivedStudy, SendJob
 from ichweb.modeling import demo
 from ichweb.modeling.models import InferenceJob, Stage
 from tests.conftest import require_tool
+from tests.interop.orthanc import DICOMWEB_PLUGIN, ORTHANC, Orthanc, running_orthanc
 from tests.interop.test_export import job, series, truth
 from tests.interop.test_listener import listen, wait_for
 
 __all__ = ["job", "listen", "series", "truth"]
 
-ORTHANC = "/usr/sbin/Orthanc"
-DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
-
-
-@dataclass
-class Orthanc:
-    """A running Orthanc: its REST base URL and its DICOM port (AE title ORTHANC)."""
-
-    url: str
-    dicom_port: int
-
-    def get(self, path: str) -> object:
-        """The JSON answer of ``GET path``."""
-        answer = requests.get(f"{self.url}{path}", timeout=30)
-        answer.raise_for_status()
-        return answer.json()
-
-    def post(self, path: str, data: bytes | str) -> object:
-        """The JSON answer of ``POST path``."""
-        answer = requests.post(f"{self.url}{path}", data=data, timeout=60)
-        answer.raise_for_status()
-        return answer.json()
-
-
-def free_port() -> int:
-    """A TCP port free at the moment."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def orthanc_config(root: Path, http_port: int, dicom_port: int, listener_port: int) -> dict[str, object]:
-    """Orthanc's configuration: local only, no authentication, the ``ichweb`` modality, DICOMweb on."""
-    return {
-        "Name": "ichweb-tests",
-        "StorageDirectory": str(root / "storage"),
-        "IndexDirectory": str(root / "index"),
-        "HttpPort": http_port,
-        "DicomPort": dicom_port,
-        "RemoteAccessAllowed": False,
-        "AuthenticationEnabled": False,
-        "DicomAet": "ORTHANC",
-        "DicomModalities": {"ichweb": ["ICHWEB", "127.0.0.1", listener_port]},
-        "Plugins": [DICOMWEB_PLUGIN],
-        "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
-    }
-
-
-def _up(url: str) -> bool:
-    try:
-        return requests.get(f"{url}/system", timeout=1).status_code == 200
-    except requests.ConnectionError:
-        return False
-
 
 @pytest.fixture
 def start_orthanc(tmp_path: Path) -> Iterator[Callable[[int], Orthanc]]:
-    """``start_orthanc(listener_port)``: a real Orthanc in a temporary directory, stopped at teardown."""
+    """``start_orthanc(listener_port)``: a real Orthanc with DICOMweb in a temporary folder (it may send to
+    ICHweb's listener on ``listener_port`` as modality ``ichweb``), stopped at teardown."""
     require_tool(ORTHANC, "orthanc")
     if not Path(DICOMWEB_PLUGIN).exists():
         require_tool(DICOMWEB_PLUGIN, "orthanc-dicomweb")
-    processes: list[subprocess.Popen[bytes]] = []
+    with ExitStack() as running:
 
-    def start(listener_port: int = 104) -> Orthanc:
-        root = tmp_path / "orthanc"
-        root.mkdir()
-        http_port, dicom_port = free_port(), free_port()
-        config = root / "orthanc.json"
-        config.write_text(json.dumps(orthanc_config(root, http_port, dicom_port, listener_port)))
-        log = (root / "orthanc.log").open("wb")
-        processes.append(subprocess.Popen([ORTHANC, str(config)], stdout=log, stderr=subprocess.STDOUT))
-        url = f"http://127.0.0.1:{http_port}"
-        wait_for(lambda: _up(url) or processes[-1].poll() is not None, "Orthanc's /system", timeout=30)
-        assert processes[-1].poll() is None, (root / "orthanc.log").read_text()
-        return Orthanc(url, dicom_port)
+        def start(listener_port: int = 104) -> Orthanc:
+            peers = {"ichweb": ("ICHWEB", "127.0.0.1", listener_port)}
+            return running.enter_context(
+                running_orthanc(tmp_path / "orthanc", modalities=peers, dicomweb=True)
+            )
 
-    yield start
-    for process in processes:
-        process.terminate()
-        process.wait(timeout=30)
+        yield start
 
 
 def test_orthanc_pushes_a_study_that_the_listener_imports_and_the_active_model_reads(
