@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from io import BytesIO
@@ -18,6 +17,7 @@ from pynetdicom import AE, evt
 from ichweb.celery import app
 from ichweb.interop import send
 from ichweb.interop.models import ExportDestination, SendJob
+from tests.interop.orthanc import free_port
 from tests.interop.test_export import job, series, truth
 
 __all__ = ["job", "series", "truth"]
@@ -97,12 +97,6 @@ def stow_server():
         server.server_close()
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def cstore_to(port: int) -> ExportDestination:
     return ExportDestination.objects.create(
         name=f"pacs {port}", kind="cstore", host="127.0.0.1", port=port, called_ae="PEER", calling_ae="ICHWEB"
@@ -166,7 +160,7 @@ def test_a_refusing_stow_server_fails_the_job_with_its_reason_after_the_retries(
 
 @pytest.mark.parametrize("kind", ["cstore", "stow"])
 def test_a_closed_port_ends_failed_with_the_error_after_the_retries(kind, job):
-    port = closed_port()
+    port = free_port()  # nobody listens there
     if kind == "cstore":
         destination = cstore_to(port)
     else:
@@ -290,7 +284,7 @@ def test_a_redirecting_stow_server_is_a_failure_naming_where_it_points(stow_serv
 
 
 def test_the_admin_site_lists_destinations_and_send_jobs(client, dan, job):
-    destination = cstore_to(closed_port())
+    destination = cstore_to(free_port())  # nobody listens there
     queued("findings", job.pk, destination)
     dan.is_superuser = True  # model pages need model permissions; a superuser has them all
     dan.save()

@@ -32,6 +32,7 @@ from ichweb.interop.listener import Listener, ListenerConfig
 from ichweb.interop.models import ReceivedStudy
 from tests.conftest import ROOT, database_url, require_tool, start_worker
 from tests.imaging.conftest import pydicom_file
+from tests.interop.orthanc import free_port
 
 
 @pytest.fixture
@@ -221,16 +222,10 @@ def test_the_listener_needs_allowed_calling_aes_and_a_valid_title(settings):
         ListenerConfig.from_settings()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @needs_dcmtk
 @pytest.mark.slow
 def test_the_listener_command_hands_a_study_to_a_real_worker(transactional_db, series_files, tmp_path):
-    port = _free_port()
+    port = free_port()
     for worker in start_worker():
         env = {
             **os.environ,
