@@ -1,6 +1,6 @@
 """The M1 -> M4 ablation of paper A (Fig. 3) on phantom CT: train ``lite`` per step, test each bundle.
 
-    .venv/bin/python bench/ml_phantom.py [--train 600] [--val 50] [--test 50] [--size 256]
+    .venv/bin/python bench/ml_phantom.py [--train 600] [--val 100] [--test 100] [--size 256]
         [--slices-min 24] [--slices-max 28] [--seed 0] [--steps M1,M2,M3,M4] [--epochs N]
         [--max-steps-per-epoch N] [--jobs 2] [--gen-workers 2] [--threads 1] [--bootstrap 2000]
         [--out DIR] [--budget-minutes 15] [--quiet] [--no-explain] [--loc-slices 100] [--quick]
@@ -396,8 +396,8 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--train", type=int, default=600, help="training cases (patients), default 600")
-    p.add_argument("--val", type=int, default=50, help="validation cases, default 50")
-    p.add_argument("--test", type=int, default=50, help="test cases, default 50")
+    p.add_argument("--val", type=int, default=100, help="validation cases, default 100")
+    p.add_argument("--test", type=int, default=100, help="test cases, default 100")
     p.add_argument("--size", type=int, default=256, help="phantom image side in pixels (default 256)")
     p.add_argument(
         "--input-size", type=int, default=None, help="network input side (default: the lite recipe's, 128)"
