@@ -23,8 +23,8 @@ Example::
     >>> model = build_model("tiny").eval()
     >>> x = torch.randn(2, 3, 128, 128)
     >>> cam = gradcam(model, x, TARGET_LAYERS["tiny"], class_index=5)
-    >>> cam.shape  # 16 x 16: tiny's last block at 128 px
-    (2, 16, 16)
+    >>> cam.shape  # 8 x 8: tiny's last block at 128 px
+    (2, 8, 8)
     >>> segment(normalise(upsample(cam[0], (512, 512)))).shape
     (512, 512)
 """

@@ -109,17 +109,18 @@ class PretrainedWeightsError(ValueError):
 
 
 #: Sharpness ``r`` of ``log_mean_exp_pool`` in the tiny net (``r`` -> 0: the mean, ``r`` -> inf: the max).
-LSE_SHARPNESS = 5.0
+LSE_SHARPNESS = 3.0
 
 
-def log_mean_exp_pool(maps: torch.Tensor, sharpness: float = LSE_SHARPNESS) -> torch.Tensor:
+def log_mean_exp_pool(maps: torch.Tensor, sharpness: float | torch.Tensor = LSE_SHARPNESS) -> torch.Tensor:
     """``(N, C, H, W)`` -> ``(N, C)``: ``(1/r) log mean_{ij} exp(r m_ij)``, a smooth maximum over positions.
 
     Between the mean (global average pooling, ``r`` -> 0) and the maximum (``r`` -> inf) of each map, and
     differentiable everywhere. A lesion covering 1 % of the slice moves the mean by 1 % of its score but the
     smooth maximum by most of it, which is what lets a small net find small lesions from slice labels alone.
+    ``sharpness`` may be a 0-d tensor (the net's buffer, checked when it was set, so no device sync here).
     """
-    if sharpness <= 0:
+    if not isinstance(sharpness, torch.Tensor) and not sharpness > 0:
         raise ValueError(f"sharpness must be > 0, got {sharpness}")
     flat = maps.flatten(2) * sharpness
     return (torch.logsumexp(flat, dim=2) - math.log(flat.shape[2])) / sharpness
@@ -133,9 +134,12 @@ class TinyCNN(nn.Module):
     """A small CNN (four conv blocks, class maps, smooth-max pooling) for the ``lite`` recipe.
 
     Block 1 is a stride-2 stem convolution, a convolution and a max-pool (1/4 of the input), block 2 a
-    convolution and a max-pool (1/8), blocks 3 and 4 one convolution each, so the Grad-CAM maps of block 4
-    are 1/8 of the input (16x16 at the native 128). The stride-2 stem halves the cost of the full-resolution
-    layers, which dominate a small net's time on a CPU (about 2x the images per second of a stride-1 start).
+    convolution and a max-pool (1/8), block 3 one convolution, block 4 a max-pool and one convolution, so the
+    Grad-CAM maps of block 4 are 1/16 of the input (8x8 at the native 128). The stride-2 stem halves the
+    cost of the full-resolution layers, which dominate a small net's time on a CPU (about 2x the images per
+    second of a stride-1 start); the pool before block 4 quarters the cost of its convolution, half of the
+    net's multiply-adds at 1/8 (1.3x the images per second, the same detection: docs/detector.md).
+    ``map_stride=8`` leaves the pool out (16x16 maps, the net before that change).
 
     Head: the FC layer is applied at every position of block 4 (a 1x1 convolution with the FC's weights),
     giving one class map per output, and each map is pooled by ``log_mean_exp_pool``. With ``pooling="avg"``
@@ -148,6 +152,9 @@ class TinyCNN(nn.Module):
         in_channels: input channels (3 for the multi-window RGB of M3).
         widths: output channels of the four blocks (the stem has ``widths[0]``).
         pooling: ``"lse"`` (default) or ``"avg"``.
+        map_stride: 16 (default) or 8, the input pixels per class-map position.
+        sharpness: ``r`` of ``log_mean_exp_pool`` (``LSE_SHARPNESS``). It is a buffer of the state dict, so
+            a bundle carries the ``r`` it was trained with and loading it restores that ``r``.
     """
 
     def __init__(
@@ -156,21 +163,30 @@ class TinyCNN(nn.Module):
         in_channels: int = 3,
         widths: tuple[int, int, int, int] = (16, 32, 64, 128),
         pooling: str = "lse",
+        map_stride: int = 16,
+        sharpness: float = LSE_SHARPNESS,
     ) -> None:
         super().__init__()
         if pooling not in ("lse", "avg"):
             raise ValueError(f"pooling must be 'lse' or 'avg', got {pooling!r}")
+        if map_stride not in (8, 16):
+            raise ValueError(f"map_stride must be 8 or 16, got {map_stride!r}")
+        if not sharpness > 0:
+            raise ValueError(f"sharpness must be > 0, got {sharpness}")
         w1, w2, w3, w4 = widths
+        pool4: list[nn.Module] = [nn.MaxPool2d(2)] if map_stride == 16 else []
         blocks: OrderedDict[str, nn.Module] = OrderedDict(
             block1=nn.Sequential(
                 *_conv_bn_relu(in_channels, w1, stride=2), *_conv_bn_relu(w1, w1), nn.MaxPool2d(2)
             ),
             block2=nn.Sequential(*_conv_bn_relu(w1, w2), nn.MaxPool2d(2)),
             block3=nn.Sequential(*_conv_bn_relu(w2, w3)),
-            block4=nn.Sequential(*_conv_bn_relu(w3, w4)),
+            block4=nn.Sequential(*pool4, *_conv_bn_relu(w3, w4)),
         )
         self.features = nn.Sequential(blocks)
         self.pooling = pooling
+        self.sharpness: torch.Tensor
+        self.register_buffer("sharpness", torch.tensor(float(sharpness)))
         self.fc = nn.Linear(w4, n_outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -178,7 +194,7 @@ class TinyCNN(nn.Module):
         if self.pooling == "avg":
             return cast(torch.Tensor, self.fc(torch.flatten(features.mean(dim=(2, 3)), 1)))
         maps = F.conv2d(features, self.fc.weight[:, :, None, None], self.fc.bias)
-        return log_mean_exp_pool(maps)
+        return log_mean_exp_pool(maps, self.sharpness)
 
 
 class VGG16GAP(nn.Module):

@@ -10,10 +10,10 @@ M1-M4").
 * ``lewicki`` (paper B): ResNet-50 with the 256-unit head, windows brain/subdural/bone, 6 outputs, no
   interpolation or augmentation, Adam 1e-5, batch 16, 10 epochs at a constant LR, class weights
   [1, 2, 1, 1, 1, 1] (epidural x2, ``ml.losses.lewicki_class_weights`` maps them to ``LABELS`` order).
-* ``lite`` (ours, for a CPU; docs/detector.md says why each choice): the ``tiny`` CNN (smooth-max head) at
-  128 px on the case cropped to the head, M4, Adam with a one-cycle schedule peaking at 4e-3, batch 32 with
-  half the images positive for a subtype drawn uniformly (``balanced``), 4 epochs of 200 steps: about
-  3 minutes on one CPU core, and it learns on a few hundred phantom cases.
+* ``lite`` (ours, for a CPU; docs/detector.md says why each choice): the ``tiny`` CNN (8x8 class maps,
+  smooth-max head) at 128 px on the case cropped to the head, M4, Adam with a one-cycle schedule peaking at
+  4e-3, batch 32 with half the images positive for a subtype drawn uniformly (``balanced``), 5 epochs of
+  200 steps: about 5 minutes on one CPU core, and it learns on a few hundred phantom cases.
 
 Example::
 
@@ -298,7 +298,7 @@ RECIPES: dict[str, Recipe] = {
         lr=4e-3,
         weight_decay=5e-5,
         batch_size=32,
-        max_epochs=4,
+        max_epochs=5,
         patience=None,
         max_steps_per_epoch=200,
         sampling="balanced",

@@ -33,7 +33,8 @@
    chosen on the validation set". The bundle (``ml.bundle``) stores the nets, recipe, windowing, input
    sizes, degrees and thresholds.
 
-On CUDA: autocast (bf16 where supported, else fp16 with a GradScaler), channels_last, cudnn.benchmark.
+On CUDA: autocast (bf16 where supported, else fp16 with a GradScaler), cudnn.benchmark; channels_last on every
+device.
 
 One arch's loop is ``ml.trainer.ArchTrainer``; the command line
 ``python -m ml.train --recipe lite --data var/phantom --out var/run`` is ``ml.cli.train``.

@@ -218,7 +218,9 @@ def plateau_step(
 
 @dataclass
 class RunSettings:
-    """Device, mixed precision and loader workers of a run (autocast and channels_last on CUDA only).
+    """Device, mixed precision and loader workers of a run (autocast on CUDA only; channels_last everywhere:
+    cuDNN's and oneDNN's convolutions skip their layout reorders, 1.3x the tiny net's training images per
+    second on a 2-core CPU).
 
     ``device_preprocess``: the training images are built on ``device`` from the workers' HU (``ml.gpu_batch``;
     ``Recipe.device_preprocess``, ``"auto"`` = on CUDA).
@@ -253,7 +255,7 @@ class RunSettings:
 
     def to_device(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
-        return x.contiguous(memory_format=torch.channels_last) if self.cuda and x.ndim == 4 else x
+        return x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x
 
 
 def _checkpoint_recipe(recipe: Recipe) -> dict[str, Any]:
@@ -288,9 +290,8 @@ class ArchTrainer:
         seed = arch_seed(recipe.seed, arch)
         torch.manual_seed(seed)
         # Random weights now; the ImageNet backbone is loaded by ``fit`` unless a checkpoint is resumed.
-        self.model = build_architecture(arch, recipe.n_outputs).to(run.device)
-        if run.cuda:
-            self.model = self.model.to(memory_format=torch.channels_last)
+        model = build_architecture(arch, recipe.n_outputs)
+        self.model = model.to(run.device, memory_format=torch.channels_last)  # type: ignore[call-overload]  # the stubs lack Module.to(device, memory_format=)
         self.optimizer = _optimizer(recipe, self.model)
         self.scaler = torch.amp.GradScaler(run.device.type, enabled=run.amp_dtype == torch.float16)
         window, size = recipe.windowing_for_step(), recipe.size_for(arch)

@@ -39,6 +39,20 @@ def _rewrite_manifest(folder: Path, **changes: object) -> None:
     path.write_text(json.dumps(manifest))
 
 
+def test_tiny_bundle_carries_its_pooling_sharpness(tmp_path: Path) -> None:
+    """A net trained at another ``r`` than today's default loads with its own ``r`` (a state-dict buffer)."""
+    from ml.models import LSE_SHARPNESS, TinyCNN
+
+    torch.manual_seed(0)
+    model = TinyCNN(6, sharpness=LSE_SHARPNESS + 2).eval()
+    save_bundle(tmp_path, {"tiny": model}, _meta())
+    loaded = load_bundle(tmp_path).models["tiny"]
+    assert float(loaded.sharpness) == LSE_SHARPNESS + 2
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("weights_format", ["safetensors", "torch"])
 def test_round_trip_predictions_equal(tmp_path: Path, weights_format: str) -> None:
     model = _tiny()

@@ -84,7 +84,7 @@ def test_gradcam_native_resolution_mode_and_hooks_restored() -> None:
     model = _net("tiny")
     model.train()
     cam = gradcam(model, _images(3), TARGET_LAYERS["tiny"], class_index=5)
-    assert cam.shape == (3, SIZE // 8, SIZE // 8)  # tiny: 1/8 of the input
+    assert cam.shape == (3, SIZE // 16, SIZE // 16)  # tiny: 1/16 of the input
     assert (cam >= 0).all()
     assert model.training and _hooks(model) == 0
     with pytest.raises(ValueError, match="class_index 6"):
@@ -117,7 +117,7 @@ def test_feature_maps_shapes_and_selected_filters() -> None:
     assert list(maps) == list(blocks)
     assert maps["features.block1"].shape == (2, 16, SIZE // 4, SIZE // 4)  # stride-2 stem + max-pool
     assert maps["features.block2"].shape == (2, 2, SIZE // 8, SIZE // 8)
-    assert maps["features.block4"].shape == (2, 128, SIZE // 8, SIZE // 8)
+    assert maps["features.block4"].shape == (2, 128, SIZE // 16, SIZE // 16)  # max-pool before block 4
     np.testing.assert_array_equal(
         maps["features.block2"][:, 0], feature_maps(model, images, blocks, 3)["features.block2"][:, 5]
     )

@@ -79,10 +79,26 @@ def test_tiny_avg_pooling_is_gap_then_fc_and_lse_reads_the_class_maps() -> None:
         torch.testing.assert_close(net(x), net.fc(features.mean(dim=(2, 3))))
         net.pooling = "lse"
         maps = torch.einsum("nchw,kc->nkhw", features, net.fc.weight) + net.fc.bias[None, :, None, None]
-        torch.testing.assert_close(net(x), log_mean_exp_pool(maps))
-    assert features.shape[-1] == 8, "block 4 is 1/8 of the input"
+        torch.testing.assert_close(net(x), log_mean_exp_pool(maps, net.sharpness))
+    assert features.shape[-1] == 4, "block 4 is 1/16 of the input"
     with pytest.raises(ValueError, match="pooling"):
         TinyCNN(pooling="max")
+    with pytest.raises(ValueError, match="map_stride"):
+        TinyCNN(map_stride=4)
+    with pytest.raises(ValueError, match="sharpness"):
+        TinyCNN(sharpness=0)
+
+
+def test_tiny_map_stride_8_keeps_block4_at_one_eighth_and_sharpness_reaches_the_pooling() -> None:
+    torch.manual_seed(0)
+    net = TinyCNN(6, map_stride=8, sharpness=2.0).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        features = net.features(x)
+        maps = torch.einsum("nchw,kc->nkhw", features, net.fc.weight) + net.fc.bias[None, :, None, None]
+        torch.testing.assert_close(net(x), log_mean_exp_pool(maps, 2.0))
+    assert features.shape[-1] == 8, "without the pool before block 4 the maps are 1/8 of the input"
+    assert not torch.allclose(log_mean_exp_pool(maps, 2.0), log_mean_exp_pool(maps, 5.0))
 
 
 def _cases(n: int = 6, z: int = 6) -> list[CaseData]:

@@ -77,7 +77,7 @@ def test_explain_case_maps_segmentation_and_area(bundle: Bundle, cases: list[Cas
         probs = torch.sigmoid(model(prepare_volume(hu[[3]], bundle.windowing, SIZE)))[0]
     item = result.get(3, "ANY")
     assert item.probability == pytest.approx(float(probs[LABELS.index("ANY")]), abs=1e-5)
-    assert item.native_map.shape == (SIZE // 8, SIZE // 8) and item.raw_max == item.native_map.max()
+    assert item.native_map.shape == (SIZE // 16, SIZE // 16) and item.raw_max == item.native_map.max()
     assert item.map.shape == hu.shape[1:] and item.map.dtype == np.float32
     assert item.map.min() >= 0 and item.map.max() == pytest.approx(1.0 if item.raw_max > 0 else 0.0)
     np.testing.assert_array_equal(item.segmentation, segment(item.map))
