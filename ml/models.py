@@ -112,6 +112,11 @@ class PretrainedWeightsError(ValueError):
 LSE_SHARPNESS = 3.0
 
 
+def _check_sharpness(sharpness: float) -> None:
+    if not sharpness > 0:
+        raise ValueError(f"sharpness must be > 0, got {sharpness}")
+
+
 def log_mean_exp_pool(maps: torch.Tensor, sharpness: float | torch.Tensor = LSE_SHARPNESS) -> torch.Tensor:
     """``(N, C, H, W)`` -> ``(N, C)``: ``(1/r) log mean_{ij} exp(r m_ij)``, a smooth maximum over positions.
 
@@ -120,8 +125,8 @@ def log_mean_exp_pool(maps: torch.Tensor, sharpness: float | torch.Tensor = LSE_
     smooth maximum by most of it, which is what lets a small net find small lesions from slice labels alone.
     ``sharpness`` may be a 0-d tensor (the net's buffer, checked when it was set, so no device sync here).
     """
-    if not isinstance(sharpness, torch.Tensor) and not sharpness > 0:
-        raise ValueError(f"sharpness must be > 0, got {sharpness}")
+    if not isinstance(sharpness, torch.Tensor):
+        _check_sharpness(sharpness)
     flat = maps.flatten(2) * sharpness
     return (torch.logsumexp(flat, dim=2) - math.log(flat.shape[2])) / sharpness
 
@@ -171,8 +176,7 @@ class TinyCNN(nn.Module):
             raise ValueError(f"pooling must be 'lse' or 'avg', got {pooling!r}")
         if map_stride not in (8, 16):
             raise ValueError(f"map_stride must be 8 or 16, got {map_stride!r}")
-        if not sharpness > 0:
-            raise ValueError(f"sharpness must be > 0, got {sharpness}")
+        _check_sharpness(sharpness)
         w1, w2, w3, w4 = widths
         pool4: list[nn.Module] = [nn.MaxPool2d(2)] if map_stride == 16 else []
         blocks: OrderedDict[str, nn.Module] = OrderedDict(

@@ -70,6 +70,11 @@ def test_log_mean_exp_pool_lies_between_mean_and_max_and_tends_to_both() -> None
         log_mean_exp_pool(maps, 0.0)
 
 
+def _class_maps(net: TinyCNN, features: torch.Tensor) -> torch.Tensor:
+    """The FC applied at every position of block 4's features: one map per output."""
+    return torch.einsum("nchw,kc->nkhw", features, net.fc.weight) + net.fc.bias[None, :, None, None]
+
+
 def test_tiny_avg_pooling_is_gap_then_fc_and_lse_reads_the_class_maps() -> None:
     torch.manual_seed(0)
     net = TinyCNN(6, pooling="avg").eval()
@@ -78,7 +83,7 @@ def test_tiny_avg_pooling_is_gap_then_fc_and_lse_reads_the_class_maps() -> None:
         features = net.features(x)
         torch.testing.assert_close(net(x), net.fc(features.mean(dim=(2, 3))))
         net.pooling = "lse"
-        maps = torch.einsum("nchw,kc->nkhw", features, net.fc.weight) + net.fc.bias[None, :, None, None]
+        maps = _class_maps(net, features)
         torch.testing.assert_close(net(x), log_mean_exp_pool(maps, net.sharpness))
     assert features.shape[-1] == 4, "block 4 is 1/16 of the input"
     with pytest.raises(ValueError, match="pooling"):
@@ -95,7 +100,7 @@ def test_tiny_map_stride_8_keeps_block4_at_one_eighth_and_sharpness_reaches_the_
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         features = net.features(x)
-        maps = torch.einsum("nchw,kc->nkhw", features, net.fc.weight) + net.fc.bias[None, :, None, None]
+        maps = _class_maps(net, features)
         torch.testing.assert_close(net(x), log_mean_exp_pool(maps, 2.0))
     assert features.shape[-1] == 8, "without the pool before block 4 the maps are 1/8 of the input"
     assert not torch.allclose(log_mean_exp_pool(maps, 2.0), log_mean_exp_pool(maps, 5.0))
